@@ -1,0 +1,24 @@
+#include "base/time.h"
+
+#include <time.h>
+
+int64_t sbx_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t sbx_now_ms(void)
+{
+    return sbx_now_ns() / 1000000;
+}
+
+int64_t sbx_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
