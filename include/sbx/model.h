@@ -113,6 +113,9 @@ struct sbx_action {
      * and then `blocking` is forced to false as upstream does. */
     bool has_timeout;
     double timeout_s;
+    /* The JSON number was an integer: Python keeps it an int, so notices
+     * print "2", not "2.0". */
+    bool timeout_is_int;
     union {
         struct sbx_action_run run;
         struct sbx_action_run_ipython run_ipython;
@@ -145,8 +148,9 @@ enum sbx_action_error {
 int sbx_action_parse(const char *json, size_t len, bool bare, struct sbx_action **out,
                      enum sbx_action_error *why, struct sbx_err *err);
 void sbx_action_free(struct sbx_action *a);
-/* Appends the JSON of a (as the OpenHands client sends it: "action", "args"
- * with every field, "timeout" when set) to out. */
+/* Appends the JSON of the bare action object (as the OpenHands client
+ * builds it: "action", "args" with every field, "timeout" when set) to out;
+ * not the {"action": ...} request wrapper. */
 int sbx_action_to_json(const struct sbx_action *a, struct sbx_buf *out);
 /* "run", "run_ipython", "read", ... */
 const char *sbx_action_kind_name(enum sbx_action_kind k);

@@ -116,7 +116,8 @@ struct sbx_json *sbx_json_parse(const char *text, size_t len, struct sbx_err *er
             depth--;
         }
     }
-    v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    /* Duplicate keys: the last one wins, as in Python's json module. */
+    v = json_loadb(text, len, JSON_DECODE_ANY, &je);
     if (!v) {
         sbx_err_set(err, -EINVAL, "invalid JSON at line %d column %d: %s", je.line, je.column,
                     je.text);

@@ -419,6 +419,7 @@ static int parse_timeout(struct sbx_action *a, const struct sbx_json *act, struc
     if (t == SBX_JSON_INT || t == SBX_JSON_REAL) {
         a->has_timeout = true;
         a->timeout_s = sbx_json_number(v);
+        a->timeout_is_int = t == SBX_JSON_INT;
     } else if (t != SBX_JSON_NULL) {
         return sbx_err_set(err, -EINVAL, "action.timeout: expected number, got %s",
                            sbx_json_type_name(t));
@@ -588,7 +589,8 @@ int sbx_action_to_json(const struct sbx_action *a, struct sbx_buf *out)
     if (rc < 0)
         goto out;
     if (a->has_timeout) {
-        rc = sbx_json_set_real(obj, "timeout", a->timeout_s);
+        rc = a->timeout_is_int ? sbx_json_set_int(obj, "timeout", (int64_t)a->timeout_s)
+                               : sbx_json_set_real(obj, "timeout", a->timeout_s);
         if (rc < 0)
             goto out;
     }

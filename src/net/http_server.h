@@ -1,0 +1,125 @@
+#ifndef SBX_NET_HTTP_SERVER_H
+#define SBX_NET_HTTP_SERVER_H
+
+/*
+ * HTTP/1.1 server on libuv + llhttp: keep-alive, pipelining (one request at a
+ * time per connection, answered in order), Content-Length and chunked request
+ * bodies, limits on header and body size, TCP or unix-socket listeners.
+ *
+ * A handler runs on the loop thread when a request is complete; it answers
+ * with sbx_http_respond() either at once or later (asynchronously): the
+ * connection reads nothing more until the answer is written. Every request
+ * must be answered exactly once, even when its connection has gone away
+ * (the answer is then dropped and the request freed).
+ *
+ * Thread-safety: everything runs on the one loop thread.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "sbx/err.h"
+
+struct sbx_loop;
+struct sbx_http_server;
+struct sbx_http_conn;
+
+enum sbx_http_method {
+    SBX_HTTP_OTHER = 0,
+    SBX_HTTP_GET,
+    SBX_HTTP_HEAD,
+    SBX_HTTP_POST,
+    SBX_HTTP_PUT,
+    SBX_HTTP_DELETE,
+    SBX_HTTP_PATCH,
+    SBX_HTTP_OPTIONS,
+};
+
+struct sbx_http_header {
+    char *name;
+    char *value;
+};
+
+struct sbx_http_req;
+
+/* Streaming body sink: called with each piece of body as it arrives instead
+ * of buffering it. Return 0 to go on, or an HTTP status (4xx/5xx) to abort:
+ * the server then answers with that status and req->reject_detail. */
+typedef int sbx_http_body_fn(struct sbx_http_req *req, const char *p, size_t n, void *ud);
+
+struct sbx_http_req {
+    enum sbx_http_method method;
+    char *method_name;
+    char *target;  /* raw request target */
+    char *path;    /* percent-decoded path, without the query */
+    char *query;   /* raw query (after '?'), "" when none */
+    struct sbx_http_header *headers;
+    size_t nheaders;
+    struct sbx_buf body;     /* the body, unless body_fn is set */
+    bool chunked;
+    int64_t content_length;  /* -1 when absent */
+    /* Set by the headers callback: */
+    size_t body_max;               /* default SBX_HTTP_DEFAULT_BODY_MAX */
+    sbx_http_body_fn *body_fn;     /* optional streaming sink */
+    void *body_ud;
+    char reject_detail[256];       /* detail for a status returned by body_fn */
+    void *route_ud;                /* free for the application */
+    struct sbx_http_conn *conn;    /* internal */
+};
+
+#define SBX_HTTP_DEFAULT_BODY_MAX ((size_t)64 << 20)
+#define SBX_HTTP_HEADERS_MAX ((size_t)64 << 10)
+
+/* Called when the request line and headers are in. Return 0 to accept, or an
+ * HTTP status to answer at once (with `detail` filled, at most 255 bytes);
+ * the connection is then closed if a body was announced. */
+typedef int sbx_http_headers_fn(struct sbx_http_req *req, char *detail, size_t detail_len,
+                                void *ud);
+/* Called when the whole request is in. */
+typedef void sbx_http_request_fn(struct sbx_http_req *req, void *ud);
+
+struct sbx_http_server_opts {
+    const char *host;      /* TCP address to bind, default "0.0.0.0" */
+    int port;              /* 0 = ephemeral */
+    const char *unix_path; /* listen on a unix socket instead of TCP */
+    sbx_http_headers_fn *on_headers; /* optional */
+    sbx_http_request_fn *on_request; /* required */
+    void *ud;
+};
+
+/* Binds and listens. Returns NULL and fills err on failure. */
+struct sbx_http_server *sbx_http_server_new(struct sbx_loop *loop,
+                                            const struct sbx_http_server_opts *o,
+                                            struct sbx_err *err);
+/* The bound TCP port (after an ephemeral bind), or 0 for a unix socket. */
+int sbx_http_server_port(const struct sbx_http_server *s);
+/* Stops listening and closes every connection; pending requests stay valid
+ * until answered. Frees the server once all handles are closed. NULL-safe. */
+void sbx_http_server_close(struct sbx_http_server *s);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *sbx_http_req_header(const struct sbx_http_req *req, const char *name);
+/* Finds key in a raw query string and appends its percent-decoded value
+ * (`+` as space) to out. Returns 1 if found, 0 if not, or a negative errno. */
+int sbx_http_query_get(const char *query, const char *key, struct sbx_buf *out);
+/* Percent-decodes s into out (plus_as_space for query strings). -EINVAL on a
+ * malformed escape. */
+int sbx_http_decode(const char *s, size_t len, bool plus_as_space, struct sbx_buf *out);
+
+/* Answers req with a full body and frees req. extra_headers (may be NULL) are
+ * complete "Name: value\r\n" lines. Returns 0 or a negative errno (the
+ * request is freed either way). */
+int sbx_http_respond(struct sbx_http_req *req, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t len);
+/* sbx_http_respond with Content-Type application/json. */
+int sbx_http_respond_json(struct sbx_http_req *req, int status, const char *json, size_t len);
+/* Answers {"detail": "<detail>"} with status. */
+int sbx_http_respond_detail(struct sbx_http_req *req, int status, const char *detail);
+/* Whether the request's connection is still open. */
+bool sbx_http_req_connected(const struct sbx_http_req *req);
+
+const char *sbx_http_reason(int status);
+
+#endif

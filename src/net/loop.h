@@ -1,0 +1,65 @@
+#ifndef SBX_NET_LOOP_H
+#define SBX_NET_LOOP_H
+
+/*
+ * The event loop, as the rest of sbx sees it: fd watchers, timers, signals
+ * and child-exit notification over libuv (which only src/net/ may include).
+ *
+ * Every handle is created with a callback and user data; *_close() stops it
+ * and frees it once libuv is done with it: its callback never runs after
+ * *_close() returns. Closing NULL is a no-op.
+ * Thread-safety: one loop per thread; handles are used on their loop's thread.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sbx/err.h"
+
+struct sbx_loop;
+struct sbx_watch;
+struct sbx_timer;
+struct sbx_sig;
+struct uv_loop_s;
+
+#define SBX_WATCH_READ 1
+#define SBX_WATCH_WRITE 2
+
+typedef void sbx_watch_fn(struct sbx_watch *w, int events, void *ud);
+typedef void sbx_timer_fn(struct sbx_timer *t, void *ud);
+typedef void sbx_sig_fn(struct sbx_sig *s, int signum, void *ud);
+
+struct sbx_loop *sbx_loop_new(struct sbx_err *err);
+/* Closes every handle still open, runs the loop until they are gone, frees. */
+void sbx_loop_free(struct sbx_loop *l);
+/* Runs until sbx_loop_stop() or no handle is active. */
+int sbx_loop_run(struct sbx_loop *l);
+/* Runs one iteration without blocking (for start-up sequences). */
+int sbx_loop_run_once(struct sbx_loop *l);
+void sbx_loop_stop(struct sbx_loop *l);
+/* The libuv loop, for src/net/ modules only. */
+struct uv_loop_s *sbx__loop_uv(struct sbx_loop *l);
+
+/* Watches fd for events (SBX_WATCH_READ | SBX_WATCH_WRITE; 0 = paused). */
+struct sbx_watch *sbx_watch_new(struct sbx_loop *l, int fd, int events, sbx_watch_fn *cb,
+                                void *ud, struct sbx_err *err);
+int sbx_watch_set(struct sbx_watch *w, int events);
+void sbx_watch_close(struct sbx_watch *w);
+
+struct sbx_timer *sbx_timer_new(struct sbx_loop *l, sbx_timer_fn *cb, void *ud,
+                                struct sbx_err *err);
+/* (Re)arms the timer to fire once after timeout_ms. */
+int sbx_timer_start(struct sbx_timer *t, int64_t timeout_ms);
+void sbx_timer_stop(struct sbx_timer *t);
+void sbx_timer_close(struct sbx_timer *t);
+
+/* Delivers signum on the loop thread (SIGCHLD, SIGTERM, ...). */
+struct sbx_sig *sbx_sig_new(struct sbx_loop *l, int signum, sbx_sig_fn *cb, void *ud,
+                            struct sbx_err *err);
+void sbx_sig_close(struct sbx_sig *s);
+
+/* Loop time in ms (cached per iteration; CLOCK_MONOTONIC based). */
+int64_t sbx_loop_now_ms(struct sbx_loop *l);
+
+#endif
