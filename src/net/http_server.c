@@ -38,6 +38,7 @@ struct sbx_http_server {
     struct sbx_http_conn *conns; /* list of open connections */
     bool closing;
     int open_handles;
+    int live_conns; /* allocated connections, closed or not */
 };
 
 struct sbx_http_conn {
@@ -737,6 +738,7 @@ static void conn_maybe_free(struct sbx_http_conn *c)
     sbx_buf_free(&c->value);
     sbx_buf_free(&c->pending);
     free(c);
+    srv->live_conns--;
     if (srv->closing)
         server_maybe_free(srv);
 }
@@ -811,37 +813,46 @@ static void conn_finish(struct sbx_http_conn *c)
     uv_read_start(&c->h.stream, on_alloc, on_read);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A new connection on handle type `pipe` (unix socket or adopted fd) or TCP;
+ * `init` is done, the caller accepts or opens into c->h. */
+static struct sbx_http_conn *conn_new(struct sbx_http_server *srv, bool pipe)
 {
-    struct sbx_http_server *srv = server->data;
-    struct sbx_http_conn *c;
+    struct sbx_http_conn *c = calloc(1, sizeof(*c));
     int rc;
 
-    if (status < 0)
-        return;
-    c = calloc(1, sizeof(*c));
     if (!c)
-        return;
+        return NULL;
     c->srv = srv;
     sbx_buf_init(&c->field, SBX_HTTP_HEADERS_MAX);
     sbx_buf_init(&c->value, SBX_HTTP_HEADERS_MAX);
     sbx_buf_init(&c->pending, 0);
-    if (srv->is_unix)
-        rc = uv_pipe_init(srv->loop, &c->h.pipe, 0);
-    else
-        rc = uv_tcp_init(srv->loop, &c->h.tcp);
+    rc = pipe ? uv_pipe_init(srv->loop, &c->h.pipe, 0) : uv_tcp_init(srv->loop, &c->h.tcp);
     if (rc < 0) {
         free(c);
-        return;
+        return NULL;
     }
     c->h.handle.data = c;
     srv->open_handles++;
+    srv->live_conns++;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
     llhttp_init(&c->parser, HTTP_REQUEST, parser_settings());
     c->parser.data = c;
+    return c;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct sbx_http_server *srv = server->data;
+    struct sbx_http_conn *c;
+
+    if (status < 0)
+        return;
+    c = conn_new(srv, srv->is_unix);
+    if (!c)
+        return;
     if (uv_accept(server, &c->h.stream) < 0) {
         conn_close(c);
         return;
@@ -849,6 +860,22 @@ static void on_connection(uv_stream_t *server, int status)
     if (!srv->is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
     uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+int sbx_http_server_adopt(struct sbx_http_server *s, int fd)
+{
+    struct sbx_http_conn *c = conn_new(s, true);
+    int rc;
+
+    if (!c)
+        return -ENOMEM;
+    rc = uv_pipe_open(&c->h.pipe, fd);
+    if (rc < 0) {
+        conn_close(c);
+        return rc;
+    }
+    uv_read_start(&c->h.stream, on_alloc, on_read);
+    return 0;
 }
 
 /* ---- server ----------------------------------------------------------------- */
@@ -869,6 +896,8 @@ struct sbx_http_server *sbx_http_server_new(struct sbx_loop *sloop,
     s->on_headers = o->on_headers;
     s->on_request = o->on_request;
     s->ud = o->ud;
+    if (o->no_listen)
+        return s;
     if (o->unix_path) {
         s->is_unix = true;
         s->unix_path = strdup(o->unix_path);
@@ -926,7 +955,7 @@ int sbx_http_server_port(const struct sbx_http_server *s)
 
 static void server_maybe_free(struct sbx_http_server *s)
 {
-    if (s->open_handles > 0 || s->conns)
+    if (s->open_handles > 0 || s->conns || s->live_conns > 0)
         return;
     if (s->unix_path)
         unlink(s->unix_path);

@@ -87,12 +87,16 @@ struct sbx_http_server_opts {
     sbx_http_headers_fn *on_headers; /* optional */
     sbx_http_request_fn *on_request; /* required */
     void *ud;
+    bool no_listen;        /* serve only adopted connections (tests, fuzzing) */
 };
 
 /* Binds and listens. Returns NULL and fills err on failure. */
 struct sbx_http_server *sbx_http_server_new(struct sbx_loop *loop,
                                             const struct sbx_http_server_opts *o,
                                             struct sbx_err *err);
+/* Serves an already connected stream socket fd (the server owns it from
+ * now on, also on failure). Returns 0 or a negative errno. */
+int sbx_http_server_adopt(struct sbx_http_server *s, int fd);
 /* The bound TCP port (after an ephemeral bind), or 0 for a unix socket. */
 int sbx_http_server_port(const struct sbx_http_server *s);
 /* Stops listening and closes every connection; pending requests stay valid

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net/loop.h"
@@ -194,6 +196,13 @@ int sbx_server_read_env(struct sbx_server_cfg *cfg)
 
 static struct sbx_server g_server;
 
+static void on_listening(struct sbx_server *s, const char *where)
+{
+    (void)s;
+    printf("sbx-server listening on %s\n", where);
+    fflush(stdout);
+}
+
 static void on_stop_signal(struct sbx_sig *sig, int signum, void *ud)
 {
     struct sbx_server *s = ud;
@@ -234,6 +243,9 @@ int main(int argc, char **argv)
     sbx_log_set_sink(sbx_log_stderr_sink, NULL);
     sbx_log_set_level(getenv("DEBUG") ? SBX_LOG_DEBUG : SBX_LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
+    /* Orphans of the agent's processes come back to us (not to an init that
+     * may never reap them), so they are reaped and, at stop, waited for. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (s->cfg.working_dir[0] != '/') {
         fprintf(stderr, "sbx-server: error: --working-dir must be an absolute path: %s\n",
                 s->cfg.working_dir);
@@ -245,6 +257,7 @@ int main(int argc, char **argv)
         return 1;
     }
     s->loop = loop;
+    s->on_listening = on_listening;
     sterm = sbx_sig_new(loop, SIGTERM, on_stop_signal, s, &err);
     sint = sbx_sig_new(loop, SIGINT, on_stop_signal, s, &err);
     schld = sbx_sig_new(loop, SIGCHLD, on_sigchld, s, &err);
@@ -266,8 +279,17 @@ int main(int argc, char **argv)
     sbx_sig_close(sint);
     sbx_sig_close(schld);
     sbx_loop_free(loop);
-    /* Children killed at stop; reap what is left so nothing lingers. */
-    while (waitpid(-1, NULL, WNOHANG) > 0)
-        ;
+    /* Every session was killed at stop: wait (a second at most) until the
+     * last process is reaped, so that nothing outlives the server. */
+    for (int i = 0; i < 200; i++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        pid_t p;
+
+        while ((p = waitpid(-1, NULL, WNOHANG)) > 0)
+            ;
+        if (p < 0 && errno == ECHILD)
+            break;
+        nanosleep(&ts, NULL);
+    }
     return s->exit_code;
 }

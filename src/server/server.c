@@ -124,12 +124,16 @@ int sbx_server_listen(struct sbx_server *s, struct sbx_err *err)
     if (!s->http)
         return err->code ? err->code : -EINVAL;
     s->ready = true;
-    if (s->cfg.unix_path)
-        printf("sbx-server listening on unix:%s\n", s->cfg.unix_path);
-    else
-        printf("sbx-server listening on %s:%d\n", s->cfg.host ? s->cfg.host : "0.0.0.0",
-               sbx_http_server_port(s->http));
-    fflush(stdout);
+    if (s->on_listening) {
+        char where[512];
+
+        if (s->cfg.unix_path)
+            snprintf(where, sizeof(where), "unix:%s", s->cfg.unix_path);
+        else
+            snprintf(where, sizeof(where), "%s:%d", s->cfg.host ? s->cfg.host : "0.0.0.0",
+                     sbx_http_server_port(s->http));
+        s->on_listening(s, where);
+    }
     return 0;
 }
 

@@ -66,6 +66,9 @@ struct sbx_server {
     struct exec_job *statics;                 /* is_static sessions alive */
     size_t init_step;
     int exit_code;
+    /* Called once the listener is up, with "HOST:PORT" or "unix:PATH"
+     * (main prints it: the library side never prints). */
+    void (*on_listening)(struct sbx_server *s, const char *where);
     bool ready;
     bool stopping;
 };

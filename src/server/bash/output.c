@@ -38,6 +38,42 @@ int sbx_bash_combine(const char *pane, size_t len, const struct sbx_ps1_matches 
     return from < len ? sbx_buf_add(out, pane + from, len - from) : 0;
 }
 
+/* Length of the echo of command at the start of s, or 0 if s does not start
+ * with it. A TAB in the command is echoed by readline as spaces up to the
+ * next 8-column stop (upstream never sees tabs: tmux send-keys would have
+ * triggered completion), so it matches those spaces. An empty line inside a
+ * multi-line command is not echoed at all (readline with an empty PS2; tmux
+ * shows the same), so it matches nothing. Everything else must match
+ * exactly, as str.removeprefix. */
+static size_t echo_len(const char *s, size_t len, const char *command)
+{
+    const char *start = command;
+    size_t i = 0, col = 0;
+
+    for (; *command; command++) {
+        unsigned char c = (unsigned char)*command;
+
+        if (c == '\n' && command > start && command[-1] == '\n')
+            continue;
+        if (c == '\t') {
+            size_t stop = (col / 8 + 1) * 8;
+
+            for (; col < stop; col++, i++)
+                if (i >= len || s[i] != ' ')
+                    return 0;
+            continue;
+        }
+        if (i >= len || s[i] != (char)c)
+            return 0;
+        i++;
+        if (c == '\n')
+            col = 0;
+        else if ((c & 0xc0) != 0x80)
+            col++;
+    }
+    return i;
+}
+
 int sbx_bash_clean_output(const char *raw, size_t len, const char *prev, size_t prev_len,
                           const char *command, struct sbx_buf *out)
 {
@@ -50,9 +86,8 @@ int sbx_bash_clean_output(const char *raw, size_t len, const char *prev, size_t 
         s++;
     while (*command && sbx_bash_is_space((unsigned char)*command))
         command++;
-    clen = strlen(command);
-    if (clen && (size_t)(e - s) >= clen && memcmp(s, command, clen) == 0)
-        s += clen;
+    clen = echo_len(s, (size_t)(e - s), command);
+    s += clen;
     while (s < e && sbx_bash_is_space((unsigned char)*s))
         s++;
     while (e > s && sbx_bash_is_space((unsigned char)e[-1]))

@@ -1,0 +1,57 @@
+# The two commands of the README:
+#   make run    build sbx-server and run a short agent-style session against it
+#   make test   build (asan, release, fuzz) and run every test, as CI does
+# Both install the Debian packages they need first (apt-get, as root).
+
+DEB_PACKAGES := cmake ninja-build gcc clang-14 libclang-rt-14-dev libc6-dev \
+                libuv1-dev libjansson-dev node-llhttp libcmocka-dev \
+                python3 python3-pytest tmux util-linux procps
+PYTHON := /usr/bin/python3
+FUZZ_SECONDS ?= 20
+
+.PHONY: all deps build debug asan release fuzz run test test-unit test-integration \
+        test-release test-fuzz checksrc bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then echo "make: need root to apt-get install$$missing" >&2; exit 2; fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: release
+
+debug asan release: deps
+	cmake --preset $@ >/dev/null
+	cmake --build --preset $@
+
+fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz
+
+run: release
+	$(PYTHON) tools/demo.py build/release/sbx-server
+
+checksrc:
+	tools/checksrc.sh
+
+# Unit and black-box tests under ASan+UBSan, then the black-box suite again
+# against the static release binary, then a short run of every fuzz target.
+test: checksrc asan release fuzz
+	ctest --preset asan
+	SBX_SERVER=$(CURDIR)/build/release/sbx-server SBX_BUILD_DIR=$(CURDIR)/build/release \
+	    ctest --preset release -R '^integration$$'
+	tools/fuzz-smoke.sh build/fuzz $(FUZZ_SECONDS)
+	@echo "make test: all suites passed"
+
+bench: release
+	tests/bench/run.sh build/release/sbx-server
+
+clean:
+	rm -rf build
