@@ -3,6 +3,8 @@
  *
  *   sbx-bench-latency --port N | --unix PATH  [-n COUNT] [--warmup W] [--no-floor]
  *   sbx-bench-latency --floor                 [-n COUNT] [--warmup W]
+ *   add --floor-ps1 to either: also measure the floor with the stock OpenHands PS1 (two command
+ *   substitutions per prompt), i.e. what a server that copies that prompt verbatim cannot beat
  *
  * Server mode: COUNT sequential POST /execute_action over ONE keep-alive HTTP/1.1
  * connection (Content-Length framing), each response checked for status 200,
@@ -13,6 +15,7 @@
  * Output: one line per measurement, `key=value` pairs, so run.sh can parse it:
  *   server n=10000 warmup=200 p50_us=.. p90_us=.. p99_us=.. max_us=.. errors=0
  *   floor  n=10000 warmup=200 p50_us=.. p90_us=.. p99_us=.. max_us=.. errors=0
+ *   floorps1 n=.. (with --floor-ps1)
  *   ratio  p50_server_over_floor=..
  * Exit status: 0, or 1 if any action failed its checks, 2 on usage/setup errors.
  */
@@ -52,6 +55,7 @@ struct opts {
     long warmup;
     int floor_only;
     int no_floor;
+    int floor_ps1;
 };
 
 struct stats {
@@ -120,7 +124,7 @@ static void fill_stats(int64_t *lat, long n, long errors, struct stats *st)
 
 static void print_stats(const char *name, const struct stats *st, long warmup)
 {
-    printf("%-6s n=%ld warmup=%ld p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f errors=%ld\n",
+    printf("%-8s n=%ld warmup=%ld p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f errors=%ld\n",
            name, st->n, warmup, st->p50_us, st->p90_us, st->p99_us, st->max_us, st->errors);
     fflush(stdout);
 }
@@ -547,8 +551,21 @@ out:
 /* ---- floor mode ------------------------------------------------------------------------- */
 
 #define FLOOR_TAG "__SBX_FLOOR_"
+#define PS1_BEGIN "###PS1JSON###"
+#define PS1_END "###PS1END###"
+#define PS1_EXIT "\"exit_code\": \""
+
+/* The stock OpenHands prompt (protocol doc 5.1), as bash sees it: its two command substitutions
+ * fork on every prompt, which is what --floor-ps1 measures. */
+static const char STOCK_PS1[] =
+    "PS1=\\n" PS1_BEGIN "\\n{\\n  \"pid\": \"$!\",\\n  \"exit_code\": \"$?\",\\n"
+    "  \"username\": \"\\u\",\\n  \"hostname\": \"\\h\",\\n"
+    "  \"working_dir\": \"$(pwd)\",\\n"
+    "  \"py_interpreter_path\": \"$(which python 2>/dev/null || echo \"\")\"\\n}\\n" PS1_END
+    "\\n";
 
 struct floor_sh {
+    int stock_ps1; /* 0: PS1='' + sentinel from PROMPT_COMMAND; 1: STOCK_PS1 */
     int master;
     pid_t pid;
     char *buf;
@@ -590,9 +607,13 @@ static int floor_start(struct floor_sh *f)
     envp[ne++] = path_env;
     envp[ne++] = home_env;
     envp[ne++] = "TERM=xterm";
-    envp[ne++] = "PS1=";
     envp[ne++] = "PS2=";
-    envp[ne++] = "PROMPT_COMMAND=printf \"\\n" FLOOR_TAG "%s__\\n\" $?";
+    if (f->stock_ps1) {
+        envp[ne++] = (char *)STOCK_PS1;
+    } else {
+        envp[ne++] = "PS1=";
+        envp[ne++] = "PROMPT_COMMAND=printf \"\\n" FLOOR_TAG "%s__\\n\" $?";
+    }
     envp[ne++] = "HISTFILE=/dev/null";
     envp[ne] = NULL;
 
@@ -679,6 +700,62 @@ static int floor_wait(struct floor_sh *f, size_t *tag_end, size_t *tag_start)
     }
 }
 
+/* Same contract as floor_wait, for the stock prompt: a complete PS1JSON..PS1END block. */
+static int floor_wait_ps1(struct floor_sh *f, size_t *tag_end, size_t *tag_start)
+{
+    for (;;) {
+        char *e = f->len ? memmem(f->buf, f->len, PS1_END, sizeof(PS1_END) - 1) : NULL;
+        char *nl = e ? memchr(e, '\n', (size_t)(f->buf + f->len - e)) : NULL;
+
+        if (nl) {
+            char *b = NULL;
+            char *x;
+            char *end = NULL;
+            long code;
+
+            /* The last block start before the end marker. */
+            for (x = f->buf; x < e;) {
+                char *y = memmem(x, (size_t)(e - x), PS1_BEGIN, sizeof(PS1_BEGIN) - 1);
+
+                if (!y)
+                    break;
+                b = y;
+                x = y + 1;
+            }
+            if (!b)
+                return -EPROTO;
+            x = memmem(b, (size_t)(e - b), PS1_EXIT, sizeof(PS1_EXIT) - 1);
+            if (!x)
+                return -EPROTO;
+            x += sizeof(PS1_EXIT) - 1;
+            code = strtol(x, &end, 10);
+            if (end == x)
+                return -EPROTO;
+            *tag_start = (size_t)(b - f->buf);
+            *tag_end = (size_t)(nl - f->buf) + 1;
+            return (int)code;
+        }
+        if (f->len == f->cap)
+            return -EMSGSIZE;
+        {
+            ssize_t r = read_some(f->master, f->buf + f->len, f->cap - f->len);
+
+            if (r < 0)
+                return (int)r;
+            if (r == 0)
+                return -EIO;
+            f->len += (size_t)r;
+        }
+    }
+}
+
+static int floor_next(struct floor_sh *f, size_t *tag_end, size_t *tag_start)
+{
+    if (f->stock_ps1)
+        return floor_wait_ps1(f, tag_end, tag_start);
+    return floor_wait(f, tag_end, tag_start);
+}
+
 static void floor_drop(struct floor_sh *f, size_t n)
 {
     memmove(f->buf, f->buf + n, f->len - n);
@@ -729,9 +806,9 @@ static int has_hi_line(const char *p, size_t len)
     return 0;
 }
 
-static int run_floor(const struct opts *o, struct stats *st)
+static int run_floor(const struct opts *o, int stock_ps1, struct stats *st)
 {
-    struct floor_sh f = {.master = -1, .pid = -1};
+    struct floor_sh f = {.stock_ps1 = stock_ps1, .master = -1, .pid = -1};
     long total = o->warmup + o->count;
     int64_t *lat = NULL;
     size_t ts = 0;
@@ -752,7 +829,7 @@ static int run_floor(const struct opts *o, struct stats *st)
         goto out;
     }
     /* The first prompt. */
-    rc = floor_wait(&f, &te, &ts);
+    rc = floor_next(&f, &te, &ts);
     if (rc < 0) {
         fprintf(stderr, "sbx-bench-latency: floor: no first prompt: %s\n", strerror(-rc));
         goto out;
@@ -766,7 +843,7 @@ static int run_floor(const struct opts *o, struct stats *st)
         rc = write_all(f.master, "echo hi\n", 8);
         if (rc < 0)
             goto out;
-        code = floor_wait(&f, &te, &ts);
+        code = floor_next(&f, &te, &ts);
         if (code < 0) {
             rc = code;
             fprintf(stderr, "sbx-bench-latency: floor: action %ld: %s\n", i, strerror(-rc));
@@ -800,6 +877,7 @@ static void usage(FILE *fp)
     fprintf(fp, "usage: sbx-bench-latency (--port N | --unix PATH) [-n COUNT] [--warmup W] "
                 "[--no-floor]\n"
                 "       sbx-bench-latency --floor [-n COUNT] [--warmup W]\n"
+                "  --floor-ps1: also measure the floor with the stock OpenHands PS1\n"
                 "  env SESSION_API_KEY, if set, is sent as X-Session-API-Key\n");
 }
 
@@ -838,6 +916,8 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--floor") == 0) {
             o.floor_only = 1;
+        } else if (strcmp(a, "--floor-ps1") == 0) {
+            o.floor_ps1 = 1;
         } else if (strcmp(a, "--no-floor") == 0) {
             o.no_floor = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -847,8 +927,11 @@ int main(int argc, char **argv)
             goto bad;
         }
     }
-    if (!o.floor_only && !o.port && !o.unix_path)
-        goto bad;
+    if (!o.port && !o.unix_path) {
+        if (!o.floor_only && !o.floor_ps1)
+            goto bad;
+        o.floor_only = 1;
+    }
     {
         const char *k = getenv("SESSION_API_KEY");
 
@@ -864,11 +947,21 @@ int main(int argc, char **argv)
         print_stats("server", &srv, o.warmup);
     }
     if (!o.no_floor) {
-        rc = run_floor(&o, &flr);
+        rc = run_floor(&o, 0, &flr);
         if (rc < 0)
             return 2;
         have_flr = 1;
         print_stats("floor", &flr, o.warmup);
+    }
+    if (o.floor_ps1) {
+        struct stats ps1 = {0};
+
+        rc = run_floor(&o, 1, &ps1);
+        if (rc < 0)
+            return 2;
+        print_stats("floorps1", &ps1, o.warmup);
+        if (ps1.errors)
+            flr.errors += ps1.errors;
     }
     if (have_srv && have_flr && flr.p50_us > 0)
         printf("ratio  p50_server_over_floor=%.2f\n", srv.p50_us / flr.p50_us);

@@ -6,7 +6,8 @@
 # Measures: binary size, start-to-first-/alive-200 (median of SBX_BENCH_STARTS starts, default
 # 20), idle VmRSS after startup and after the latency run, `run` "echo hi" latency over one
 # keep-alive connection (SBX_BENCH_N actions, default 10000, after 200 warm-up) and the PTY-bash
-# floor measured in the same run. Nothing is asserted: the exit status is 1 only if the latency
+# floor measured in the same run (plus, for information, the floor with the stock OpenHands PS1,
+# SBX_BENCH_PS1_N commands, default 2000). Nothing is asserted: the exit status is 1 only if the latency
 # driver saw errors (or the server could not be started at all), else 0.
 # Every process started here is killed on exit.
 set -uo pipefail
@@ -16,6 +17,7 @@ root=$(cd "$here/../.." && pwd)
 N=${SBX_BENCH_N:-10000}
 STARTS=${SBX_BENCH_STARTS:-20}
 WARMUP=${SBX_BENCH_WARMUP:-200}
+PS1_N=${SBX_BENCH_PS1_N:-2000}
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 
@@ -106,7 +108,11 @@ echo "drivers: $lat_bin, $start_bin" >&2
 
 # ---- 1. binary size --------------------------------------------------------------------------
 size_bytes=$(stat -c %s "$server")
-if ldd "$server" >/dev/null 2>&1; then linkage=dynamic; else linkage=static; fi
+case $(file -b "$server" 2>/dev/null) in
+    ELF*static*) linkage=static ;;
+    ELF*dynamic*) linkage=dynamic ;;
+    *) linkage="not ELF" ;;
+esac
 
 # ---- 2. startup: median of $STARTS starts ----------------------------------------------------
 echo "startup: $STARTS starts..." >&2
@@ -167,6 +173,12 @@ fi
 echo "$lat_out" >&2
 stop_server
 
+# Informational: the floor again, but with the stock OpenHands PS1 (two forks per prompt).
+echo "floor with the stock OpenHands PS1: $PS1_N commands..." >&2
+ps1_out=$("$lat_bin" --floor-ps1 --no-floor -n "$PS1_N" --warmup 20)
+echo "$ps1_out" >&2
+lat_out+=$'\n'$ps1_out
+
 # ---- 4. table --------------------------------------------------------------------------------
 field() { sed -n "s/^$1 .* $2=\([^ ]*\).*/\1/p" <<<"$lat_out"; }
 ms() { [[ -n $1 ]] && awk -v u="$1" 'BEGIN {printf "%.3f ms", u / 1000}' || echo n/a; }
@@ -196,6 +208,7 @@ row "run errors" "${s_err:-n/a}" "0"
 row "floor (PTY bash) p50" "$(ms "$f_p50")" "-"
 row "floor p90 / p99 / max" "$(ms "$f_p90") / $(ms "$f_p99") / $(ms "$f_max")" "-"
 row "floor errors" "${f_err:-n/a}" "0"
+row "floor, stock OpenHands PS1 p50/p99" "$(ms "$(field floorps1 p50_us)") / $(ms "$(field floorps1 p99_us)")" "- (info)"
 row "ratio p50 server / floor" "${ratio:-n/a}" "<= 3x"
 echo "(latency: $N actions after $WARMUP warm-up over one keep-alive connection; startup: median" \
      "of $STARTS starts, ${startup_fail:-?} failed, exit $startup_rc)"
