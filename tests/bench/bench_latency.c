@@ -625,7 +625,7 @@ static int floor_start(struct floor_sh *f)
 
         if (setsid() < 0)
             _exit(127);
-        s = open(slave_name, O_RDWR);
+        s = open(slave_name, O_RDWR | O_CLOEXEC); /* dup2 clears it on 0..2 */
         if (s < 0)
             _exit(127);
         if (ioctl(s, TIOCSCTTY, 0) < 0)

@@ -213,7 +213,7 @@ static int one_run(char **argv, int verbose, int64_t timeout_ns, int64_t *listen
         if (dup2(pfd[1], 1) < 0)
             _exit(127);
         if (!verbose) {
-            devnull = open("/dev/null", O_WRONLY);
+            devnull = open("/dev/null", O_WRONLY | O_CLOEXEC); /* dup2 clears CLOEXEC on 2 */
             if (devnull >= 0)
                 dup2(devnull, 2);
         }
