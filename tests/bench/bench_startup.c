@@ -13,6 +13,7 @@
  * Exit status: 0, 1 if any run failed, 2 on usage errors.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -105,13 +106,85 @@ out:
     return ok;
 }
 
+/* Descendants of root, from /proc (the server's bash may sit in its own session, outside our
+ * process group). Fills out[] (up to cap) and returns the count; best effort. */
+static int descendants(pid_t root, pid_t *out, int cap)
+{
+    pid_t *pids = NULL;
+    pid_t *ppids = NULL;
+    struct dirent *de;
+    DIR *d = NULL;
+    size_t n = 0;
+    size_t alloc = 0;
+    int found = 0;
+
+    d = opendir("/proc");
+    if (!d)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        char path[64];
+        char buf[512];
+        char *rp;
+        long pid;
+        long ppid;
+        FILE *fp;
+
+        if (parse_long(de->d_name, 1, INT32_MAX, &pid) < 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        fp = fopen(path, "re");
+        if (!fp)
+            continue;
+        rp = fgets(buf, sizeof(buf), fp);
+        fclose(fp);
+        if (!rp)
+            continue;
+        rp = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
+        if (!rp || sscanf(rp, ") %*c %ld", &ppid) != 1)
+            continue;
+        if (n == alloc) {
+            size_t na = alloc ? alloc * 2 : 1024;
+            pid_t *np = realloc(pids, na * sizeof(*np));
+            pid_t *npp;
+
+            if (!np)
+                break;
+            pids = np;
+            npp = realloc(ppids, na * sizeof(*npp));
+            if (!npp)
+                break;
+            ppids = npp;
+            alloc = na;
+        }
+        pids[n] = (pid_t)pid;
+        ppids[n] = (pid_t)ppid;
+        n++;
+    }
+    closedir(d);
+    /* Breadth-first: out[] doubles as the queue. */
+    if (cap > 0)
+        out[found++] = root;
+    for (int q = 0; q < found; q++) {
+        for (size_t i = 0; i < n && found < cap; i++) {
+            if (ppids[i] == out[q])
+                out[found++] = pids[i];
+        }
+    }
+    free(pids);
+    free(ppids);
+    return found > 0 ? found - 1 : 0;
+}
+
 static void stop_group(pid_t pid)
 {
+    pid_t kids[256];
+    int nkids;
     int status;
     int i;
 
     if (pid <= 0)
         return;
+    nkids = descendants(pid, kids, 256);
     kill(-pid, SIGTERM);
     for (i = 0; i < 400; i++) {
         if (waitpid(pid, &status, WNOHANG) == pid)
@@ -122,8 +195,10 @@ static void stop_group(pid_t pid)
         kill(-pid, SIGKILL);
         waitpid(pid, &status, 0);
     }
-    /* Whatever is left in the group (a bash the server forgot) goes too. */
+    /* Whatever is left (a bash the server forgot, in our group or its own session) goes too. */
     kill(-pid, SIGKILL);
+    for (i = 1; i <= nkids; i++)
+        kill(kids[i], SIGKILL);
 }
 
 /* Reads the child's stdout until the listening line; fills addr/port. */
