@@ -117,6 +117,7 @@ HAND = {
     "osc_ended_by_esc": b"\033]0;t\033xq\007z\033]0;t\033[31mq\007z\033]0;t\033\033\030x",
     "dcs_not_ended_by_esc": b"\033Pabc\033xq\033\\z",
     "can_in_osc": b"\033]0;t\030q\007z",
+    "nowrap_over_padding": b"\033[?7l\xe4\xb8\xad\xe6\x96\x87\033[3De\xcc\x81\033[?7h",
     "csi_bad_param": b"ab\033[99999999999Dc\033[1;2;3;4;5;6;7;8;9;10;11;12;13;14;15;16;17;18;19;20;21;22;23;24;25Cd",
 }
 

@@ -299,6 +299,9 @@ static void test_wide_overwrite(void **state)
     check(S("\xe4\xb8\xad\xe4\xb8\xad\033[3D\033[KX"), "\xe4\xb8\xadX");
     check(S("\xe4\xb8\xad\xe4\xb8\xad\033[3DX"), "\xe4\xb8\xadX\xe4\xb8\xad");
     check(S("\xe4\xb8\xad\xe4\xb8\xad\033[4DX"), "X \xe4\xb8\xad");
+    /* With autowrap off tmux writes ASCII like any character: landing on a
+     * padding cell blanks the wide character it belongs to. */
+    check(S("\033[?7l\xe4\xb8\xad\xe6\x96\x87\033[3De\xcc\x81"), " e\xcc\x81\xe6\x96\x87");
 }
 
 static void test_wrap_and_join(void **state)

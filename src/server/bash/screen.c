@@ -432,14 +432,15 @@ static void feed_byte(struct sbx_screen *s, unsigned char c)
         if (c >= 0x80 || s->u8_need) {
             if (c < 0x80) {
                 utf8_reset(s);
-                sbx__screen_put_cell(s, c, 1, !s->gset[s->shift]);
+                sbx__screen_put_cell(s, c, 1, !s->gset[s->shift] && !s->nowrap);
             } else {
                 utf8_byte(s, c);
             }
         } else {
-            /* Line-drawing characters are captured as the ASCII bytes, but
-             * tmux writes them through its general (non-ASCII) path. */
-            sbx__screen_put_cell(s, c, 1, !s->gset[s->shift]);
+            /* tmux writes ASCII through its general (non-ASCII) path when
+             * autowrap is off or line drawing is selected; the captured
+             * text is still the ASCII byte. */
+            sbx__screen_put_cell(s, c, 1, !s->gset[s->shift] && !s->nowrap);
         }
         return;
     case SBX__SCREEN_P_ESC:
