@@ -191,10 +191,12 @@ def tmux_results():
                               capture_output=True, check=True).stdout
 
     results = {}
+    sock_path = None
     try:
         env_ok = tm("new-session", "-d", "-s", "s", "-x", "1000", "-y", "1000", "-n", "init")
         del env_ok
         tm("set-option", "-g", "history-limit", "10000")
+        sock_path = tm("display", "-p", "#{socket_path}").decode().strip()
         names = sorted(CASES)
         pending = {}
         # Windows run in batches so a slow case does not serialise the rest.
@@ -226,6 +228,8 @@ def tmux_results():
         assert hist.strip() == b"1000x1000"
     finally:
         subprocess.run([TMUX, "-L", sock, "kill-server"], capture_output=True)
+        if sock_path and os.path.exists(sock_path):
+            os.unlink(sock_path)
         shutil.rmtree(tmp, ignore_errors=True)
     return results
 
