@@ -1,5 +1,7 @@
 #include "json/json.h"
 
+#include "base/fmt.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -327,24 +329,112 @@ int sbx_json_set_null(struct sbx_json *obj, const char *key)
     return sbx_json_set_take(obj, key, sbx_json_null_new());
 }
 
-static int dump_cb(const char *buffer, size_t size, void *data)
+/* Appends s as a JSON string the way Python's json.dumps(ensure_ascii=False)
+ * writes it (what Starlette's JSONResponse sends): \" \\ \n \r \t \b \f,
+ * other control characters as \u00XX, everything else (UTF-8, '/', DEL) raw.
+ * s is valid UTF-8 here: jansson checked or lossy_string() made it so. */
+static int dump_string(struct sbx_buf *out, const char *s, size_t len)
 {
-    return sbx_buf_add(data, buffer, size) < 0 ? -1 : 0;
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+    int rc = sbx_buf_grow(out, len + 2);
+
+    if (rc < 0)
+        return rc;
+    rc = sbx_buf_addch(out, '"');
+    for (i = 0; i < len && rc == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7] = "\\u00";
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = sbx_buf_add(out, s + run, i - run);
+        run = i + 1;
+        if (rc < 0)
+            break;
+        switch (c) {
+        case '"': rc = sbx_buf_add(out, "\\\"", 2); break;
+        case '\\': rc = sbx_buf_add(out, "\\\\", 2); break;
+        case '\n': rc = sbx_buf_add(out, "\\n", 2); break;
+        case '\r': rc = sbx_buf_add(out, "\\r", 2); break;
+        case '\t': rc = sbx_buf_add(out, "\\t", 2); break;
+        case '\b': rc = sbx_buf_add(out, "\\b", 2); break;
+        case '\f': rc = sbx_buf_add(out, "\\f", 2); break;
+        default:
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            rc = sbx_buf_add(out, esc, 6);
+        }
+    }
+    if (rc == 0)
+        rc = sbx_buf_add(out, s + run, len - run);
+    if (rc == 0)
+        rc = sbx_buf_addch(out, '"');
+    return rc;
+}
+
+static int dump_value(const json_t *v, struct sbx_buf *out, int depth)
+{
+    char num[64];
+    size_t i;
+    int rc = 0;
+
+    if (depth > SBX_JSON_MAX_DEPTH)
+        return -ELOOP;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *val;
+        int first = 1;
+
+        rc = sbx_buf_addch(out, '{');
+        json_object_foreach((json_t *)v, key, val)
+        {
+            if (rc == 0 && !first)
+                rc = sbx_buf_addch(out, ',');
+            first = 0;
+            if (rc == 0)
+                rc = dump_string(out, key, strlen(key));
+            if (rc == 0)
+                rc = sbx_buf_addch(out, ':');
+            if (rc == 0)
+                rc = dump_value(val, out, depth + 1);
+            if (rc < 0)
+                return rc;
+        }
+        return sbx_buf_addch(out, '}');
+    }
+    case JSON_ARRAY:
+        rc = sbx_buf_addch(out, '[');
+        for (i = 0; rc == 0 && i < json_array_size(v); i++) {
+            if (i)
+                rc = sbx_buf_addch(out, ',');
+            if (rc == 0)
+                rc = dump_value(json_array_get(v, i), out, depth + 1);
+        }
+        return rc < 0 ? rc : sbx_buf_addch(out, ']');
+    case JSON_STRING:
+        return dump_string(out, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return sbx_buf_addf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_REAL:
+        /* Python's repr: 0.1, 2.0, 1e-05, 1e+16, 0.3333333333333333 */
+        return sbx_buf_addstr(out, sbx_fmt_pyfloat(json_real_value(v), num, sizeof(num)));
+    case JSON_TRUE: return sbx_buf_add(out, "true", 4);
+    case JSON_FALSE: return sbx_buf_add(out, "false", 5);
+    case JSON_NULL: return sbx_buf_add(out, "null", 4);
+    }
+    return -EINVAL;
 }
 
 int sbx_json_dump(const struct sbx_json *v, struct sbx_buf *out)
 {
     size_t before = out->len;
+    int rc = dump_value(J(v), out, 0);
 
-    /* 15 significant digits print 0.1 as "0.1" (17 would give
-     * 0.10000000000000001), matching what Python clients see. */
-    if (json_dump_callback(J(v), dump_cb, out,
-                           JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
-                               JSON_REAL_PRECISION(15)) < 0) {
+    if (rc < 0)
         sbx_buf_truncate(out, before);
-        return -ENOMEM;
-    }
-    return 0;
+    return rc;
 }
 
 int sbx_json_quote(struct sbx_buf *out, const char *s, size_t len)
@@ -354,7 +444,7 @@ int sbx_json_quote(struct sbx_buf *out, const char *s, size_t len)
 
     if (!v)
         return -ENOMEM;
-    rc = sbx_json_dump(S(v), out);
+    rc = dump_string(out, json_string_value(v), json_string_length(v));
     json_decref(v);
     return rc;
 }

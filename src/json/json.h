@@ -89,9 +89,10 @@ int sbx_json_set_real(struct sbx_json *obj, const char *key, double v);
 int sbx_json_set_bool(struct sbx_json *obj, const char *key, bool v);
 int sbx_json_set_null(struct sbx_json *obj, const char *key);
 
-/* Appends the compact serialisation of v to out: keys in insertion order,
- * non-ASCII kept as UTF-8, reals printed like Python's repr where it matters
- * (1.0 -> "1.0", 2.5 -> "2.5", 0.1 -> "0.1"). */
+/* Appends the compact serialisation of v to out exactly as Python's
+ * json.dumps(ensure_ascii=False, separators=(",", ":")) would: keys in
+ * insertion order, non-ASCII kept as UTF-8, reals as repr() prints them
+ * (1.0, 0.1, 0.3333333333333333, 1e-05). */
 int sbx_json_dump(const struct sbx_json *v, struct sbx_buf *out);
 
 /* Appends s (len bytes) to out as a quoted JSON string (invalid UTF-8 replaced). */

@@ -69,7 +69,7 @@ int sbx_loop_run(struct sbx_loop *l)
 
 int sbx_loop_run_once(struct sbx_loop *l)
 {
-    return uv_run(&l->uv, UV_RUN_ONCE);
+    return uv_run(&l->uv, UV_RUN_NOWAIT);
 }
 
 void sbx_loop_stop(struct sbx_loop *l)

@@ -62,7 +62,11 @@ static long long to_int(const struct sbx_json *v)
         return -1;
     switch (sbx_json_type(v)) {
     case SBX_JSON_INT: return (long long)sbx_json_int(v);
-    case SBX_JSON_REAL: return isfinite(sbx_json_number(v)) ? (long long)sbx_json_number(v) : -1;
+    case SBX_JSON_REAL:
+        /* int(float) of a huge value has no long long: -1, never UB */
+        return isfinite(sbx_json_number(v)) && fabs(sbx_json_number(v)) < 9.2e18
+                   ? (long long)sbx_json_number(v)
+                   : -1;
     case SBX_JSON_STRING: break;
     case SBX_JSON_NULL:
     case SBX_JSON_BOOL:
@@ -96,12 +100,15 @@ int sbx_ps1_parse(const char *body, size_t len, struct sbx_cmd_metadata *md)
     struct sbx_json *j;
 
     memset(md, 0, sizeof(*md));
+    md->pid = md->exit_code = -1;
     j = sbx_json_parse(body, len, NULL);
     if (!j)
         return -EINVAL;
+    /* Upstream counts any body json.loads accepts; only an object has
+     * metadata to take (anything else keeps the defaults). */
     if (sbx_json_type(j) != SBX_JSON_OBJECT) {
         sbx_json_free(j);
-        return -EINVAL;
+        return 0;
     }
     md->pid = sbx_json_get(j, "pid") ? to_int(sbx_json_get(j, "pid")) : -1;
     md->exit_code = sbx_json_get(j, "exit_code") ? to_int(sbx_json_get(j, "exit_code")) : -1;

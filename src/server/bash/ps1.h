@@ -40,8 +40,9 @@ int sbx_ps1_setup_line(struct sbx_buf *out);
 int sbx_ps1_find(const char *pane, size_t len, struct sbx_ps1_matches *out);
 void sbx_ps1_matches_free(struct sbx_ps1_matches *m);
 
-/* Parses one block body (the text between the markers) into md. Returns 0,
- * or -EINVAL when it is not a JSON object. Strings in md are allocated. */
+/* Parses one block body (the text between the markers) into md. Returns 0
+ * for any JSON (a non-object leaves md at its defaults: pid and exit_code -1,
+ * strings NULL), or -EINVAL when it is not JSON. Strings are allocated. */
 int sbx_ps1_parse(const char *body, size_t len, struct sbx_cmd_metadata *md);
 /* Frees the strings of md and sets them to NULL. */
 void sbx_ps1_md_clear(struct sbx_cmd_metadata *md);

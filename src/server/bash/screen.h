@@ -43,6 +43,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 
@@ -82,6 +83,10 @@ size_t sbx_screen_dropped(const struct sbx_screen *s);
  * parser state, modes and a saved main screen (while on the alternate one)
  * are kept, as tmux keeps them. */
 void sbx_screen_clear(struct sbx_screen *s);
+
+/* Columns a code point takes on the screen (glibc wcwidth, as tmux): 1 or 2,
+ * 0 for combining marks, -1 for characters tmux drops. */
+int sbx_screen_cp_width(uint32_t cp);
 
 /* Appends what libtmux's capture gives: lines right-stripped, trailing empty
  * lines dropped, joined with "\n" (no final newline). Returns 0, -ENOMEM or

@@ -164,7 +164,7 @@ size_t sbx__screen_utf8_put(unsigned char *o, uint32_t c)
     return 4;
 }
 
-static int cp_width(uint32_t c)
+int sbx_screen_cp_width(uint32_t c)
 {
     size_t lo = 0, hi = sizeof(screen_wranges) / sizeof(screen_wranges[0]);
 
@@ -442,7 +442,7 @@ void sbx__screen_ascii_fixup(struct sbx__screen_row *r, uint32_t x)
         r->cells[x] = 0;
     }
     if (x > 0 && c != 0 && c != CELL_PAD) {
-        int w = (c & CELL_COMB) ? r->comb[(c & ~CELL_COMB) + 1] : cp_width(c);
+        int w = (c & CELL_COMB) ? r->comb[(c & ~CELL_COMB) + 1] : sbx_screen_cp_width(c);
         if (w > 1)
             r->cells[x] = 0;
     }
@@ -494,7 +494,7 @@ void sbx__screen_put_cell(struct sbx_screen *s, uint32_t cell, int width, int as
          * character is wide. */
         uint32_t old = r->cells[x];
         int old_wide = old != 0 && old != CELL_PAD &&
-                       ((old & CELL_COMB) ? r->comb[(old & ~CELL_COMB) + 1] : cp_width(old)) > 1;
+                       ((old & CELL_COMB) ? r->comb[(old & ~CELL_COMB) + 1] : sbx_screen_cp_width(old)) > 1;
         r->cells[x] = cell;
         if (width == 2)
             r->cells[x + 1] = CELL_PAD;
@@ -534,7 +534,7 @@ static void combine(struct sbx_screen *s, const unsigned char *b, size_t n)
         memcpy(tmp, e + 2, len);
     } else {
         len = sbx__screen_utf8_put(tmp, c);
-        width = cp_width(c);
+        width = sbx_screen_cp_width(c);
     }
     if (len + n > COMB_MAX)
         return;
@@ -549,7 +549,7 @@ static void combine(struct sbx_screen *s, const unsigned char *b, size_t n)
 
 void sbx__screen_print_utf8(struct sbx_screen *s, uint32_t c, const unsigned char *b, size_t n)
 {
-    int w = cp_width(c);
+    int w = sbx_screen_cp_width(c);
 
     if (w < 0)
         return;
