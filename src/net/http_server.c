@@ -871,6 +871,7 @@ int sbx_http_server_adopt(struct sbx_http_server *s, int fd)
         return -ENOMEM;
     rc = uv_pipe_open(&c->h.pipe, fd);
     if (rc < 0) {
+        close(fd); /* ours from the call on, as the header says */
         conn_close(c);
         return rc;
     }

@@ -7,6 +7,8 @@
 
 #include "json/json.h"
 
+static long long str_to_int(const char *s);
+
 /*
  * PROMPT_COMMAND runs __sbx_ps1, which keeps $? (bash restores it for PS1
  * anyway), JSON-escapes the cwd, finds python with the `hash` builtin (the
@@ -54,10 +56,6 @@ void sbx_ps1_md_clear(struct sbx_cmd_metadata *md)
 /* int(float(str(v))) with failure -> -1, as CmdOutputMetadata.from_ps1_match. */
 static long long to_int(const struct sbx_json *v)
 {
-    const char *s;
-    char *end;
-    double d;
-
     if (!v)
         return -1;
     switch (sbx_json_type(v)) {
@@ -73,7 +71,15 @@ static long long to_int(const struct sbx_json *v)
     case SBX_JSON_ARRAY:
     case SBX_JSON_OBJECT: return -1;
     }
-    s = sbx_json_str(v);
+    return str_to_int(sbx_json_str(v));
+}
+
+/* int(float(s)), -1 when Python would raise. */
+static long long str_to_int(const char *s)
+{
+    char *end;
+    double d;
+
     while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
         s++;
     if (!*s)
@@ -95,12 +101,141 @@ static char *dup_str(const struct sbx_json *v)
     return strndup(sbx_json_str(v), sbx_json_str_len(v));
 }
 
+static bool json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Reads a JSON string without \u escapes at *p; returns a new C string, or
+ * NULL when it is not such a string (*oom set on allocation failure). */
+static char *fast_string(const char **p, const char *e, bool *oom)
+{
+    const char *s = *p;
+    struct sbx_buf b = SBX_BUF_INIT;
+
+    if (s >= e || *s != '"')
+        return NULL;
+    for (s++; s < e && *s != '"'; s++) {
+        char c = *s;
+
+        if ((unsigned char)c < 0x20)
+            goto fail;
+        if (c == '\\') {
+            if (++s >= e)
+                goto fail;
+            switch (*s) {
+            case '"': c = '"'; break;
+            case '\\': c = '\\'; break;
+            case '/': c = '/'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            default: goto fail; /* \u and errors: the full parser decides */
+            }
+        }
+        if (sbx_buf_addch(&b, c) < 0) {
+            *oom = true;
+            goto fail;
+        }
+    }
+    if (s >= e)
+        goto fail;
+    *p = s + 1;
+    return sbx_buf_detach(&b, NULL);
+fail:
+    sbx_buf_free(&b);
+    return NULL;
+}
+
+/* The prompt's own shape, a flat object of strings, without building a JSON
+ * tree (this runs for every command). Returns 0 when parsed, 1 when the text
+ * has another shape (the full parser then decides), -ENOMEM. */
+static int fast_parse(const char *body, size_t len, struct sbx_cmd_metadata *md)
+{
+    const char *p = body, *e = body + len;
+    char *key = NULL, *val = NULL;
+    bool oom = false, first = true;
+
+    while (p < e && json_ws(*p))
+        p++;
+    if (p >= e || *p++ != '{')
+        return 1;
+    for (;;) {
+        while (p < e && json_ws(*p))
+            p++;
+        if (p < e && *p == '}' && first) {
+            p++;
+            break;
+        }
+        key = fast_string(&p, e, &oom);
+        if (!key)
+            goto other;
+        while (p < e && json_ws(*p))
+            p++;
+        if (p >= e || *p++ != ':')
+            goto other;
+        while (p < e && json_ws(*p))
+            p++;
+        val = fast_string(&p, e, &oom);
+        if (!val)
+            goto other;
+        if (!strcmp(key, "pid")) {
+            md->pid = str_to_int(val);
+        } else if (!strcmp(key, "exit_code")) {
+            md->exit_code = str_to_int(val);
+        } else {
+            char **slot = !strcmp(key, "username")       ? &md->username
+                          : !strcmp(key, "hostname")     ? &md->hostname
+                          : !strcmp(key, "working_dir")  ? &md->working_dir
+                          : !strcmp(key, "py_interpreter_path") ? &md->py_interpreter_path
+                                                                 : NULL;
+            if (slot) {
+                free(*slot);
+                *slot = val;
+                val = NULL;
+            }
+        }
+        free(key);
+        free(val);
+        key = val = NULL;
+        first = false;
+        while (p < e && json_ws(*p))
+            p++;
+        if (p < e && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < e && *p == '}') {
+            p++;
+            break;
+        }
+        goto other;
+    }
+    while (p < e && json_ws(*p))
+        p++;
+    if (p != e)
+        goto other;
+    return 0;
+other:
+    free(key);
+    free(val);
+    sbx_ps1_md_clear(md);
+    md->pid = md->exit_code = -1;
+    return oom ? -ENOMEM : 1;
+}
+
 int sbx_ps1_parse(const char *body, size_t len, struct sbx_cmd_metadata *md)
 {
     struct sbx_json *j;
+    int rc;
 
     memset(md, 0, sizeof(*md));
     md->pid = md->exit_code = -1;
+    rc = fast_parse(body, len, md);
+    if (rc <= 0)
+        return rc;
     j = sbx_json_parse(body, len, NULL);
     if (!j)
         return -EINVAL;

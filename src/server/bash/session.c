@@ -79,6 +79,11 @@ struct sbx_bash {
     size_t scan_abs;
     size_t last_end_abs;
     bool has_last_end;
+    /* The end marker was seen in the raw bytes since the last scan; the tail
+     * keeps the last bytes of the previous read for a marker cut in two. */
+    bool marker_pending;
+    char tail[sizeof(SBX_PS1_END)];
+    size_t tail_len;
 
     /* the action in progress */
     enum phase phase;
@@ -88,6 +93,8 @@ struct sbx_bash {
     int64_t start_ms, last_change_ms;
     size_t initial_blocks;
     bool sent, output_since_send;
+    bool end_seen;  /* an end marker arrived since the action started */
+    bool evaluated; /* the first evaluation of the action is done */
     sbx_bash_done_fn *done;
     void *done_ud;
 };
@@ -290,6 +297,35 @@ static void on_child_gone(struct sbx_bash *b)
     sbx_buf_reset(&b->inq);
 }
 
+/* Whether the end marker occurs in the stream, looking across reads. Most
+ * reads (command output) do not hold it, and then the screen's lines need
+ * not be looked at: rendering them is the costly part. */
+static void watch_marker(struct sbx_bash *b, const char *p, size_t n)
+{
+    static const size_t mlen = sizeof(SBX_PS1_END) - 1;
+    char joint[2 * sizeof(SBX_PS1_END)];
+    size_t head = n < mlen - 1 ? n : mlen - 1;
+
+    if (!b->marker_pending && b->tail_len) {
+        memcpy(joint, b->tail, b->tail_len);
+        memcpy(joint + b->tail_len, p, head);
+        if (memmem(joint, b->tail_len + head, SBX_PS1_END, mlen))
+            b->marker_pending = true;
+    }
+    if (!b->marker_pending && memmem(p, n, SBX_PS1_END, mlen))
+        b->marker_pending = true;
+    if (n >= mlen - 1) {
+        memcpy(b->tail, p + n - (mlen - 1), mlen - 1);
+        b->tail_len = mlen - 1;
+    } else {
+        size_t keep = b->tail_len + n > mlen - 1 ? mlen - 1 - n : b->tail_len;
+
+        memmove(b->tail, b->tail + b->tail_len - keep, keep);
+        memcpy(b->tail + keep, p, n);
+        b->tail_len = keep + n;
+    }
+}
+
 static void read_pty(struct sbx_bash *b)
 {
     char buf[65536];
@@ -303,6 +339,7 @@ static void read_pty(struct sbx_bash *b)
 
             if (rc > 0)
                 changed = true;
+            watch_marker(b, buf, (size_t)n);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -318,7 +355,11 @@ static void read_pty(struct sbx_bash *b)
         if (b->sent)
             b->output_since_send = true;
     }
-    scan_blocks(b);
+    if (b->marker_pending) {
+        scan_blocks(b);
+        b->marker_pending = false;
+        b->end_seen = true;
+    }
 }
 
 /* ---- observations -------------------------------------------------------- */
@@ -604,7 +645,7 @@ static void start_action(struct sbx_bash *b)
 
     b->initial_blocks = b->blocks;
     b->start_ms = b->last_change_ms = now_ms(b);
-    b->sent = b->output_since_send = false;
+    b->sent = b->output_since_send = b->end_seen = b->evaluated = false;
 
     if ((b->prev_status == ST_HARD_TIMEOUT || b->prev_status == ST_NO_CHANGE_TIMEOUT) &&
         !pane_ends_with_end(b) && !b->is_input && *b->command) {
@@ -642,11 +683,15 @@ static void evaluate(struct sbx_bash *b)
 
     if (b->phase != PH_RUNNING)
         return;
+    /* A pane can end with the marker only if one arrived (or, before
+     * anything was sent, was there already): skip rendering otherwise. */
     if (b->blocks > b->initial_blocks ||
-        ((!b->sent || b->output_since_send) && pane_ends_with_end(b))) {
+        (((!b->sent && !b->evaluated) || (b->output_since_send && b->end_seen)) &&
+         pane_ends_with_end(b))) {
         complete(b);
         return;
     }
+    b->evaluated = true;
     if (b->dead) {
         bash_exited(b);
         return;
