@@ -79,11 +79,18 @@ static int render(const struct sbx_screen *s)
         return 0;
     sbx_buf_reset(&c->text);
     c->count = 0;
-    for (y = total; y > 0; y--) {
-        if (sbx__screen_grow_row(ms, y - 1)->used) {
-            last = y - 1;
-            any = 1;
-            break;
+    /* Most of the 1000 visible rows are empty: walk the ring backwards
+     * without a division per row. */
+    if (total) {
+        size_t idx = (s->head + total - 1) % s->ring_cap;
+
+        for (y = total; y > 0; y--) {
+            if (s->ring[idx].used) {
+                last = y - 1;
+                any = 1;
+                break;
+            }
+            idx = idx ? idx - 1 : s->ring_cap - 1;
         }
     }
     if (!any) {

@@ -435,11 +435,16 @@ static void ready_for_next(struct sbx_bash *b, const char *pane, const struct sb
         sbx_buf_addstr(&redraw, "\r\n");
         sbx_screen_feed(b->screen, redraw.ptr, redraw.len);
     }
+    /* The redrawn block is not a new prompt: its end marker is line 1 + the
+     * block's line breaks (line 0 is the empty line the prompt starts with);
+     * counted without rendering the screen. */
+    b->has_last_end = m != NULL;
+    b->last_end_abs = 1;
+    for (i = m ? m->start : 0; m && i < m->end; i++)
+        if (pane[i] == '\n')
+            b->last_end_abs++;
+    b->scan_abs = m ? b->last_end_abs : 0;
     sbx_buf_free(&redraw);
-    /* The redrawn block is not a new prompt. */
-    b->scan_abs = sbx_screen_line_count(b->screen);
-    b->has_last_end = b->scan_abs > 0;
-    b->last_end_abs = b->scan_abs ? b->scan_abs - 1 : 0;
 }
 
 static void complete(struct sbx_bash *b)
