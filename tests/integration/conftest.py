@@ -186,7 +186,7 @@ class Client:
         if timeout is not None:
             act["timeout"] = timeout
         if http_timeout is None:
-            http_timeout = (timeout if timeout else 30.0) + 30.0
+            http_timeout = (timeout if timeout else 10.0) + 20.0
         return self.post("/execute_action", {"action": act}, timeout=http_timeout)
 
     def run_raw(self, command, timeout=None, **args):

@@ -482,3 +482,104 @@ def test_background_job_pid(start_server):
     assert obs2["extras"]["metadata"]["pid"] == md["pid"]
     assert os.path.exists(f"/proc/{md['pid']}")
     c.run("kill %1")
+
+
+# ----------------------------------------------------------------- modelled on upstream test_bash.py
+
+UPSTREAM_CMDS = [
+    "ls -l",
+    'echo -e "hello\nworld"',
+    """echo -e "hello it's me\"""",
+    """echo \\
+    -e 'hello' \\
+    world""",
+    """echo -e 'hello\\nworld\\nare\\nyou\\nthere?'""",
+    """echo -e 'hello\nworld\nare\nyou\n\nthere?'""",
+    """echo -e 'hello\nworld "'""",
+]
+
+
+def test_multiple_multiline_commands(start_server):
+    c = start_server().client()
+    obs = c.run("\n".join(UPSTREAM_CMDS))
+    assert obs["observation"] == "error"
+    assert obs["content"].startswith(MULTI_ERR + "(1) ls -l\n(2) "), obs["content"]
+    assert "\n(7) echo -e 'hello\nworld \"'" in obs["content"]
+    assert "(8)" not in obs["content"]
+    assert obs["extras"] == {"error_id": ""}
+    expected = [
+        "total 0",
+        "hello\nworld",
+        "hello it's me",
+        "hello world",
+        "hello\nworld\nare\nyou\nthere?",
+        "hello\nworld\nare\nyou\n\nthere?",
+        'hello\nworld "',
+    ]
+    for cmd, exp in zip(UPSTREAM_CMDS, expected):
+        obs = c.run(cmd)
+        assert obs["observation"] == "run", (cmd, obs)
+        assert obs["extras"]["metadata"]["exit_code"] == 0, (cmd, obs)
+        assert obs["content"] == exp, (cmd, obs["content"])
+
+
+def test_special_chars_spacing(client):
+    out = client.run_ok("echo 'hello   world    with\nspecial  chars'")
+    assert out == "hello   world    with\nspecial  chars"
+
+
+def test_git_remote_echo_removed(client, tmp_path):
+    d = tmp_path / "repo"
+    d.mkdir()
+    client.run_ok(f"cd {d} && git init -q && git remote add origin "
+                  "https://github.com/All-Hands-AI/OpenHands")
+    obs = client.run("git remote -v")
+    assert obs["extras"]["metadata"]["exit_code"] == 0
+    assert "https://github.com/All-Hands-AI/OpenHands" in obs["content"]
+    assert "git remote -v" not in obs["content"]
+    assert obs["content"].startswith("origin")
+    client.run_ok(f"cd {client.server.workdir}")
+
+
+def test_http_server_hard_timeout_then_ctrl_c(start_server):
+    from conftest import free_port
+    c = start_server().client()
+    port = free_port()
+    obs = c.run(f"python3 -u -m http.server {port} --bind 127.0.0.1", timeout=1.0, blocking=True)
+    md = obs["extras"]["metadata"]
+    assert md["exit_code"] == -1
+    assert "Serving HTTP on" in obs["content"]
+    assert md["suffix"] == hard_timeout_suffix("1.0")
+    obs = c.run("C-c", is_input=True, timeout=30.0)
+    md = assert_run_obs(obs)
+    assert md["exit_code"] == 0
+    assert md["suffix"] == completed_suffix(0, "C")
+    assert "Keyboard interrupt received, exiting." in obs["content"]
+    assert md["working_dir"] == c.server.workdir
+    obs = c.run("ls", timeout=1.0, blocking=True)
+    assert obs["extras"]["metadata"]["exit_code"] == 0
+    assert "Keyboard interrupt received, exiting." not in obs["content"]
+
+
+def test_hard_timeout_continuation(start_server):
+    c = start_server().client()
+    obs = c.run("for i in {1..3}; do echo $i; sleep 3; done", timeout=2.5, blocking=True)
+    md = obs["extras"]["metadata"]
+    assert obs["content"] == "1"
+    assert md["prefix"] == ""
+    assert md["suffix"] == hard_timeout_suffix("2.5")
+    assert md["exit_code"] == -1
+    obs = c.run("", timeout=2.5, blocking=True)
+    md = obs["extras"]["metadata"]
+    assert obs["content"] == "2"
+    assert md["prefix"] == CONTINUE_PREFIX
+    assert md["suffix"] == hard_timeout_suffix("2.5")
+    obs = c.run("sleep 15", timeout=2.5, blocking=True)
+    md = obs["extras"]["metadata"]
+    assert "3" not in obs["content"]
+    assert md["prefix"] == CONTINUE_PREFIX
+    assert md["suffix"] == not_executed_suffix("sleep 15")
+    assert md["exit_code"] == -1
+    seen = c.poll_until_done()
+    assert "3" in "".join(o["content"] for o in seen)
+    assert seen[-1]["extras"]["metadata"]["suffix"] == completed_suffix(0)
