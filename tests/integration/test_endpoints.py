@@ -360,3 +360,32 @@ def test_auth_session_api_key(start_server):
     st, js = good.post("/list_files", {})
     assert st == 200 and isinstance(js, list)
     assert good.get("/vscode/connection_token") == (200, {"token": None})
+
+
+def test_other_endpoints_served_while_action_runs(module_server):
+    import threading
+    runner = Client(module_server)
+    result = {}
+
+    def work():
+        result["obs"] = runner.run("sleep 2; echo slept", timeout=10.0, blocking=True)
+
+    t = threading.Thread(target=work)
+    t.start()
+    try:
+        time.sleep(0.5)
+        other = Client(module_server)
+        try:
+            t0 = time.monotonic()
+            assert other.get("/alive", timeout=5) == (200, {"status": "ok"})
+            st, js = other.get("/server_info", timeout=5)
+            assert st == 200
+            assert other.post("/list_files", {}, timeout=5)[0] == 200
+            assert time.monotonic() - t0 < 1.0, "endpoints blocked by a running action"
+            assert t.is_alive(), "the action should still be running"
+        finally:
+            other.close()
+    finally:
+        t.join(30)
+        runner.close()
+    assert result["obs"]["content"] == "slept"
