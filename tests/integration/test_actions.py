@@ -83,3 +83,18 @@ def test_edit_create_and_view(tmp_path, client):
     assert st == 200
     assert obs["content"] == (f"Here's the result of running `cat -n` on {p}:\n"
                               "     1\ta\n     2\tb\n     3\t\n")
+
+
+def test_lenient_args(client):
+    """Missing optional args take their defaults; unknown and legacy keys are ignored (3.1)."""
+    st, obs = client.post("/execute_action",
+                          {"action": {"action": "run", "args": {"command": "echo minimal"}}},
+                          timeout=60)
+    assert st == 200, obs
+    assert obs["content"] == "minimal"
+    assert obs["extras"]["hidden"] is False
+    st, obs = client.post("/execute_action", {"action": {"action": "run", "args": {
+        "command": "echo lenient", "keep_prompt": True, "is_confirmed": "confirmed",
+        "some_future_field": [1, 2]}, "timeout": 30}}, timeout=60)
+    assert st == 200, obs
+    assert obs["content"] == "lenient"

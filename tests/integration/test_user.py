@@ -49,6 +49,9 @@ def test_user_creation_in_private_mount_ns(start_server, tmp_path):
         srv = start_server(
             base_dir=tmp_path / "srv",
             username="sbxtest", user_id=1234, workdir=ws,
+            # protocol 5.1: bash runs as `su <user> -` only for root, openhands or
+            # $RUNTIME_USERNAME, so a custom user name must be announced this way
+            env={"RUNTIME_USERNAME": "sbxtest"},
             wrapper=["unshare", "--mount", "--propagation", "private", "--",
                      "/bin/sh", str(wrapper), str(fake)])
         c = srv.client()
