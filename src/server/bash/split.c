@@ -43,7 +43,7 @@ static int err(struct lx *l)
     return -1;
 }
 
-static int accept(struct lx *l, enum tk t)
+static int eat(struct lx *l, enum tk t)
 {
     if (l->cur.t != t)
         return 0;
@@ -132,17 +132,17 @@ static int shell_command(struct lx *l)
             if (compound_list(l) < 0 || expect(l, T_THEN) < 0 || compound_list(l) < 0)
                 return -1;
         }
-        if (accept(l, T_ELSE) && compound_list(l) < 0)
+        if (eat(l, T_ELSE) && compound_list(l) < 0)
             return -1;
         return expect(l, T_FI);
     case T_FOR:
         if (expect(l, T_WORD) < 0)
             return -1;
-        if (accept(l, T_SEMI)) {
+        if (eat(l, T_SEMI)) {
             newlines(l);
         } else {
             newlines(l);
-            if (accept(l, T_IN)) {
+            if (eat(l, T_IN)) {
                 while (l->cur.t == T_WORD)
                     sbx__split_next(l);
                 if (l->cur.t != T_NL && l->cur.t != T_SEMI && l->cur.t != T_EOF)
@@ -153,7 +153,7 @@ static int shell_command(struct lx *l)
         }
         if (l->fail)
             return -1;
-        if (accept(l, T_DO)) {
+        if (eat(l, T_DO)) {
             if (compound_list(l) < 0)
                 return -1;
             return expect(l, T_DONE);
@@ -192,10 +192,10 @@ static int command(struct lx *l)
         rc = redirection_list(l);
         goto out;
     }
-    if (accept(l, T_FUNCTION)) {
+    if (eat(l, T_FUNCTION)) {
         if (expect(l, T_WORD) < 0)
             goto out;
-        if (accept(l, T_LPAREN) && expect(l, T_RPAREN) < 0)
+        if (eat(l, T_LPAREN) && expect(l, T_RPAREN) < 0)
             goto out;
         rc = function_body(l);
         goto out;
@@ -229,14 +229,14 @@ static int pipeline_command(struct lx *l)
     int rc = -1;
     if (sbx__split_enter(l) < 0)
         goto out;
-    if (accept(l, T_BANG)) {
+    if (eat(l, T_BANG)) {
         /* `BANG list_terminator`: bashlex builds the node from the
          * terminator, which is None for a newline (AttributeError) */
         if (l->cur.t == T_NL || l->cur.t == T_EOF) {
             err(l);
             goto out;
         }
-        if (accept(l, T_SEMI)) {
+        if (eat(l, T_SEMI)) {
             rc = l->fail ? -1 : 0;
             goto out;
         }
@@ -246,7 +246,7 @@ static int pipeline_command(struct lx *l)
     for (;;) {
         if (command(l) < 0)
             goto out;
-        if (!accept(l, T_BAR) && !accept(l, T_BARAND))
+        if (!eat(l, T_BAR) && !eat(l, T_BARAND))
             break;
         newlines(l);
     }
@@ -262,7 +262,7 @@ static int and_or(struct lx *l)
     for (;;) {
         if (pipeline_command(l) < 0)
             return -1;
-        if (!accept(l, T_ANDAND) && !accept(l, T_OROR))
+        if (!eat(l, T_ANDAND) && !eat(l, T_OROR))
             return l->fail ? -1 : 0;
         newlines(l);
     }
