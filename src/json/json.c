@@ -1,6 +1,7 @@
 #include "json/json.h"
 
 #include "base/fmt.h"
+#include "base/utf8.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -14,40 +15,6 @@
 #define S(v) ((struct sbx_json *)(v))
 
 #define SBX_JSON_MAX_DEPTH 256
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len, i;
-    unsigned int cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 /* Returns a string value for s, replacing invalid UTF-8 and NUL bytes with
  * U+FFFD (NUL cannot travel through C strings on the other side). */
@@ -64,7 +31,7 @@ static json_t *lossy_string(const char *s, size_t len)
     if (k == len)
         return json_stringn_nocheck(s, len);
     while (i < len) {
-        size_t n = u[i] ? utf8_seq(u + i, len - i) : 0;
+        size_t n = u[i] ? sbx_utf8_seq(u + i, len - i) : 0;
 
         if (n == 0) {
             if (sbx_buf_add(&b, "\xef\xbf\xbd", 3) < 0)

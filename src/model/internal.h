@@ -70,8 +70,4 @@ struct sbx__obs_table {
 const struct sbx__obs_table *sbx__obs_table(enum sbx_obs_kind k);
 const struct sbx__obs_table *sbx__metadata_table(void);
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the byte at s
- * does not start one (a NUL byte counts as valid here). */
-size_t sbx__utf8_seq(const unsigned char *s, size_t n);
-
 #endif

@@ -4,49 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "model/internal.h"
 
 static const char trunc_notice[] = "\n[... Observation truncated due to length ...]\n";
-
-size_t sbx__utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    unsigned int cp;
-    size_t len, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 /* One character = one valid UTF-8 sequence or one invalid byte, which is
  * what the JSON layer turns into one U+FFFD: the count matches Python's len()
  * of the string the client finally decodes. */
 static size_t char_len(const unsigned char *s, size_t n)
 {
-    size_t k = sbx__utf8_seq(s, n);
+    size_t k = sbx_utf8_seq(s, n);
 
     return k ? k : 1;
 }

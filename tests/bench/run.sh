@@ -85,7 +85,7 @@ find_tool() {
     done
     # Not built (e.g. benchmarking a server from another tree): compile the one libc-only file.
     local src=$here/bench_${name#sbx-bench-}.c
-    ${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -o "$tmp/$name" "$src" || return 1
+    ${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -o "$tmp/$name" "$src" "$here/bench_util.c" || return 1
     echo "$tmp/$name"
 }
 lat_bin=$(find_tool sbx-bench-latency) || die "cannot build sbx-bench-latency"

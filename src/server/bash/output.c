@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "base/utf8.h"
 #include "server/bash/screen.h"
 
 bool sbx_bash_is_space(unsigned char c)
@@ -41,26 +42,6 @@ static size_t uspace_before(const unsigned char *s, const unsigned char *e)
         if ((n == 1 || (e[-(long)n] & 0xc0) != 0x80) && uspace_at(e - n, e) == n)
             return n;
     return 0;
-}
-
-/* Decodes one UTF-8 character at p (before e); returns its length (1 for an
- * invalid byte) and the code point in *cp. */
-static size_t utf8_next(const unsigned char *p, const unsigned char *e, uint32_t *cp)
-{
-    size_t n = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc0 ? 2 : 1;
-    uint32_t c = n == 1 ? *p : (uint32_t)(*p & (0x7f >> n));
-
-    if ((size_t)(e - p) < n)
-        n = 1;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            *cp = *p;
-            return 1;
-        }
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-    *cp = c;
-    return n;
 }
 
 int sbx_bash_combine(const char *pane, size_t len, const struct sbx_ps1_matches *m,
@@ -125,7 +106,7 @@ static size_t echo_len(const char *s, size_t len, const char *command)
             c++;
             continue;
         }
-        n = utf8_next(c, ce, &cp);
+        n = sbx_utf8_next(c, ce, &cp);
         if (len - i < n || memcmp(s + i, c, n) != 0)
             return 0;
         i += n;
