@@ -6,7 +6,7 @@ build=${1:-build/fuzz}
 secs=${2:-20}
 root=$(cd "$(dirname "$0")/.." && pwd)
 found=0
-for bin in "$build"/fuzz_*; do
+for bin in "$build"/tests/fuzz_* "$build"/fuzz_*; do
     [ -x "$bin" ] || continue
     found=1
     name=$(basename "$bin")
