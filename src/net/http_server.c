@@ -39,6 +39,7 @@ struct sbx_http_server {
     bool closing;
     int open_handles;
     int live_conns; /* allocated connections, closed or not */
+    char rbuf[65536]; /* every read lands here and is consumed at once */
 };
 
 struct sbx_http_conn {
@@ -61,6 +62,8 @@ struct sbx_http_conn {
     bool rejected;    /* an early answer was sent; drop the rest */
     int early_status; /* answer decided at the headers, sent when complete */
     char early_detail[256];
+    bool read_stopped; /* too much pipelined input while busy, or EOF */
+    bool eof;          /* the client shut down its side */
     bool in_execute;  /* inside llhttp_execute: answers must not re-enter it */
     bool draining;    /* answered and shut down: reading and dropping until EOF */
     struct sbx_buf pending; /* read but not yet parsed */
@@ -309,8 +312,14 @@ static void conn_after_answer(struct sbx_http_conn *c)
     if (rest.len)
         conn_parse(c, rest.ptr, rest.len);
     sbx_buf_free(&rest);
-    if (!c->closed && !c->busy && !c->draining)
+    if (!c->closed && !c->busy && !c->draining && c->eof) {
+        conn_finish(c);
+        return;
+    }
+    if (!c->closed && !c->busy && !c->draining && c->read_stopped) {
+        c->read_stopped = false;
         uv_read_start(&c->h.stream, on_alloc, on_read);
+    }
 }
 
 int sbx_http_respond(struct sbx_http_req *req, int status, const char *content_type,
@@ -636,10 +645,28 @@ static const llhttp_settings_t *parser_settings(void)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
+    struct sbx_http_conn *c = h->data;
+
     (void)suggested;
-    buf->base = malloc(65536);
-    buf->len = buf->base ? 65536 : 0;
+    buf->base = c->srv->rbuf;
+    buf->len = sizeof(c->srv->rbuf);
+}
+
+/* Input that arrives while a request awaits its answer (pipelining) is
+ * kept; reading pauses only once a lot is waiting, which spares two
+ * epoll_ctl calls per request in the common case. */
+#define PENDING_MAX ((size_t)1 << 20)
+
+static void keep_pending(struct sbx_http_conn *c, const char *p, size_t n)
+{
+    if (sbx_buf_add(&c->pending, p, n) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->pending.len > PENDING_MAX && !c->read_stopped) {
+        c->read_stopped = true;
+        uv_read_stop(&c->h.stream);
+    }
 }
 
 static void conn_parse(struct sbx_http_conn *c, const char *p, size_t n)
@@ -661,10 +688,9 @@ static void conn_parse(struct sbx_http_conn *c, const char *p, size_t n)
         size_t used = stop ? (size_t)(stop - p) : n;
 
         if (c->busy) {
-            /* Answered later: stop reading, keep what follows for then. */
-            uv_read_stop(&c->h.stream);
-            if (used < n && sbx_buf_add(&c->pending, p + used, n - used) < 0)
-                conn_close(c);
+            /* Answered later: keep what follows for then. */
+            if (used < n)
+                keep_pending(c, p + used, n - used);
             return;
         }
         llhttp_resume(&c->parser);
@@ -690,23 +716,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->draining) {
         if (nread < 0)
             conn_close(c);
-        free(buf->base);
         return;
     }
     if (nread > 0) {
-        if (c->busy) {
-            /* Should not happen (reading stops while busy); keep the bytes. */
-            if (sbx_buf_add(&c->pending, buf->base, (size_t)nread) < 0)
-                conn_close(c);
-        } else {
+        if (c->busy)
+            keep_pending(c, buf->base, (size_t)nread);
+        else
             conn_parse(c, buf->base, (size_t)nread);
-        }
     } else if (nread < 0) {
-        if (nread == UV_EOF && !c->busy && !c->rejected)
+        if (nread == UV_EOF && c->busy) {
+            /* The client is done sending (shutdown after its requests):
+             * answer what was read, then close. */
+            c->eof = true;
+            c->read_stopped = true;
+            uv_read_stop(&c->h.stream);
+            return;
+        }
+        if (nread == UV_EOF && !c->rejected)
             llhttp_finish(&c->parser);
         conn_close(c);
     }
-    free(buf->base);
 }
 
 static void on_conn_closed(uv_handle_t *h)

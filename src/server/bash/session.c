@@ -340,6 +340,10 @@ static void read_pty(struct sbx_bash *b)
             if (rc > 0)
                 changed = true;
             watch_marker(b, buf, (size_t)n);
+            /* A short read emptied the pty: the poll is level-triggered and
+             * wakes us for more, so spare the read that would say EAGAIN. */
+            if ((size_t)n < sizeof(buf))
+                break;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -673,8 +677,9 @@ static void start_action(struct sbx_bash *b)
 
             send_input(b, &c, 1);
         } else {
-            send_input(b, b->command, strlen(b->command));
-            send_input(b, "\r", 1);
+            /* one write: the command and Enter */
+            if (sbx_buf_addstr(&b->inq, b->command) == 0)
+                send_input(b, "\r", 1);
         }
         b->sent = true;
     }
