@@ -208,7 +208,7 @@ static void on_stop_signal(struct sbx_sig *sig, int signum, void *ud)
     struct sbx_server *s = ud;
 
     (void)sig;
-    sbx_log(SBX_LOG_INFO, "signal %d: shutting down", signum);
+    sbx_log(SBX_LOG_DEBUG, "signal %d: shutting down", signum);
     sbx_server_stop(s);
     sbx_loop_stop(s->loop);
 }

@@ -71,7 +71,7 @@ stop_server() {
 
 cleanup() {
     stop_server
-    rm -rf "$tmp" "$workdir"
+    rm -rf "$tmp" "$workdir" "${clean_home:-}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -121,10 +121,19 @@ startup_rc=$?
 echo "$startup_line" >&2
 startup_ms=$(sed -n 's/.* median_ms=\([^ ]*\).*/\1/p' <<<"$startup_line")
 startup_fail=$(sed -n 's/.* failures=\([^ ]*\).*/\1/p' <<<"$startup_line")
+# The same with an empty home for the session's bash (no ~/.bashrc, no su):
+# sbx-server's own start-up cost, whatever the host's dotfiles do.
+clean_home=$(mktemp -d)
+clean_line=$(HOME=$clean_home SU_TO_USER=false "$start_bin" --runs "$STARTS" -- "$server" "${server_args[@]}")
+echo "$clean_line" >&2
+clean_ms=$(sed -n 's/.* median_ms=\([^ ]*\).*/\1/p' <<<"$clean_line")
 
 # ---- 3. one long-lived server for RSS and latency --------------------------------------------
+# Its bash gets the empty home too: the floor's bash runs --norc, so both
+# sides of the ratio run the same bash configuration (a host's ~/.bashrc,
+# with pyenv's long PATH say, would be measured on one side only).
 set -m # own process group, so the whole tree can be signalled
-"$server" "${server_args[@]}" >"$tmp/server.out" 2>"$tmp/server.err" &
+HOME=$clean_home SU_TO_USER=false "$server" "${server_args[@]}" >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
 set +m
 port=
@@ -197,6 +206,7 @@ row "metric" "value" "goal"
 row "------" "-----" "----"
 row "binary size ($linkage)" "$(awk -v b="$size_bytes" 'BEGIN {printf "%.2f MiB", b / 1048576}') ($size_bytes B)" "-"
 row "startup to /alive 200 (median)" "${startup_ms:-n/a}${startup_ms:+ ms}" "-"
+row "  the same, empty ~ (no .bashrc)" "${clean_ms:-n/a}${clean_ms:+ ms}" "< 20 ms"
 row "idle RSS after startup" "$(kib "$rss_start")" "-"
 row "idle RSS after latency run" "$(kib "$rss_after")" "-"
 row "  server+children RSS, start/after" "$(kib "$tree_start") / $(kib "$tree_after")" "-"

@@ -52,11 +52,24 @@ static int add_row_text(struct sbx_buf *b, const struct sbx__screen_row *r)
         uint32_t c = r->cells[x];
         if (c == CELL_PAD)
             continue;
-        if (c == 0)
-            rc = sbx_buf_addch(b, ' ');
-        else if (c < 0x80)
-            rc = sbx_buf_addch(b, (char)c);
-        else if (c & CELL_COMB)
+        if (c < 0x80) {
+            /* a run of ASCII cells (blanks print as spaces): one copy */
+            uint32_t y = x;
+            char *o;
+
+            while (y < r->used && r->cells[y] < 0x80)
+                y++;
+            if (sbx_buf_grow(b, y - x) < 0)
+                return -ENOMEM;
+            o = b->ptr + b->len;
+            for (uint32_t k = x; k < y; k++)
+                *o++ = r->cells[k] ? (char)r->cells[k] : ' ';
+            b->len += y - x;
+            b->ptr[b->len] = '\0';
+            x = y - 1;
+            continue;
+        }
+        if (c & CELL_COMB)
             rc = sbx_buf_add(b, r->comb + (c & ~CELL_COMB) + 2, r->comb[c & ~CELL_COMB]);
         else
             rc = sbx_buf_add(b, tmp, sbx__screen_utf8_put(tmp, c));

@@ -430,12 +430,17 @@ static void ready_for_next(struct sbx_bash *b, const char *pane, const struct sb
 
     sbx_screen_clear(b->screen);
     if (m) {
+        size_t from = m->start;
+
         sbx_buf_addstr(&redraw, "\r\n");
         for (i = m->start; i < m->end; i++) {
-            if (pane[i] == '\n')
-                sbx_buf_addch(&redraw, '\r');
-            sbx_buf_addch(&redraw, pane[i]);
+            if (pane[i] == '\n') {
+                sbx_buf_add(&redraw, pane + from, i - from);
+                sbx_buf_add(&redraw, "\r\n", 2);
+                from = i + 1;
+            }
         }
+        sbx_buf_add(&redraw, pane + from, m->end - from);
         sbx_buf_addstr(&redraw, "\r\n");
         sbx_screen_feed(b->screen, redraw.ptr, redraw.len);
     }
