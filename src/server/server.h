@@ -20,6 +20,9 @@ struct sbx_http_server;
 struct sbx_http_req;
 struct sbx_bash;
 struct sbx_action;
+struct sbx_obs;
+struct sbx_editor;
+struct sbx_ipython;
 
 #define SBX_SERVER_MAX_PLUGINS 8
 
@@ -56,6 +59,8 @@ struct sbx_server {
     struct sbx_server_cfg cfg;
     struct sbx_http_server *http;
     struct sbx_bash *bash;
+    struct sbx_editor *editor;   /* str_replace_editor state (undo history) */
+    struct sbx_ipython *ipython; /* run_ipython kernel, with the jupyter plugin */
     struct sbx_user user;
     bool switch_user;
     int64_t start_ms, last_exec_ms;
@@ -100,5 +105,22 @@ int sbx_server_info_json(struct sbx_server *s, struct sbx_buf *out);
 
 /* files/list.c: appends the /list_files JSON array for path (NULL = none). */
 int sbx_list_files_json(const char *workdir, const char *path, struct sbx_buf *out);
+
+/* files/read.c, files/write.c, editor/action.c: the file actions (§4.2-§4.4).
+ * Each returns the observation to send with HTTP 200 (never NULL unless out
+ * of memory). */
+struct sbx_obs *sbx_server_do_read(struct sbx_server *s, const struct sbx_action *a);
+struct sbx_obs *sbx_server_do_write(struct sbx_server *s, const struct sbx_action *a);
+struct sbx_obs *sbx_server_do_edit(struct sbx_server *s, const struct sbx_action *a);
+
+/* files/transfer.c: POST /upload_file and GET /download_files (§2.3).
+ * upload_headers runs from the header hook (sets up the streaming body
+ * sink; returns 0 or an HTTP status with detail filled); upload_done runs
+ * when the body is in and answers the request; download answers it with a
+ * zip streamed as it is built. */
+int sbx_server_upload_headers(struct sbx_server *s, struct sbx_http_req *req, char *detail,
+                              size_t n);
+void sbx_server_upload_done(struct sbx_server *s, struct sbx_http_req *req);
+void sbx_server_download(struct sbx_server *s, struct sbx_http_req *req);
 
 #endif
