@@ -70,9 +70,9 @@ def main():
         act("python3 main.py 2>/dev/null || echo no python3")
         act("for i in 1 2 3; do echo tick $i; sleep 1; done; sleep 30", timeout=10.0)
         act("C-c", is_input=True)
-        act("read -p 'Your name: ' name", timeout=5.0)
+        act("read -p 'Your name: ' name && echo \"hello, $name\"", timeout=5.0)
         act("sbx", is_input=True)
-        act('echo "hello, $name"; ls nonexistent')
+        act("ls nonexistent")
         act("ls -l\necho two")
     finally:
         conn.close()
