@@ -240,3 +240,38 @@ def test_server_stop_kills_kernel(start_server):
     assert rc == 0
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for unshare --mount")
+def test_kernel_runs_as_session_user(start_server, tmp_path):
+    """The kernel runs as the session user (a python3 that user cannot run, e.g. one
+    under /root, is skipped for the next one on PATH)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from test_user import WRAPPER
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    subprocess.run(["cp", "-a", "/etc", str(fake / "etc")], check=True)
+    (fake / "home").mkdir()
+    wrapper = tmp_path / "wrap.sh"
+    wrapper.write_text(WRAPPER)
+    wrapper.chmod(0o755)
+    top = tempfile.mkdtemp(prefix="sbx-ipy-user-", dir="/tmp")
+    os.chmod(top, 0o755)
+    ws = os.path.join(top, "ws")
+    try:
+        srv = start_server(
+            base_dir=tmp_path / "srv", extra_args=PLUGINS,
+            username="sbxtest", user_id=1234, workdir=ws,
+            env={"RUNTIME_USERNAME": "sbxtest"},
+            wrapper=["unshare", "--mount", "--propagation", "private", "--",
+                     "/bin/sh", str(wrapper), str(fake)])
+        c = srv.client()
+        out = body(c, "import os\nprint(os.getuid(), os.getcwd(), os.environ.get('HOME'))")
+        assert out == f"1234 {ws} /home/sbxtest"
+        assert body(c, "open('mine.txt', 'w').write('x')") == "1"
+        assert os.stat(os.path.join(ws, "mine.txt")).st_uid == 1234
+        srv.stop()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -312,22 +312,31 @@ static bool is_exec_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
-/* python3 on PATH (no NSS, no execvp: a static binary searches itself). */
-static char *find_python(const struct sbx_ipython *k)
+/* The next python3 on PATH from *pos on (no NSS, no execvp: a static
+ * binary searches itself); *pos moves past it. opts.python is the only
+ * candidate when set. */
+static char *find_python(const struct sbx_ipython *k, size_t *pos)
 {
     const char *path = getenv("PATH");
     const char *p, *e;
 
-    if (k->python_opt)
+    if (k->python_opt) {
+        if (*pos)
+            return NULL;
+        *pos = 1;
         return is_exec_file(k->python_opt) ? strdup(k->python_opt) : NULL;
+    }
     if (!path || !*path)
         path = "/usr/local/bin:/usr/bin:/bin";
-    for (p = path;; p = e + 1) {
+    if (*pos > strlen(path))
+        return NULL;
+    for (p = path + *pos;; p = e + 1) {
         struct sbx_buf b = SBX_BUF_INIT;
 
         e = strchr(p, ':');
         if (!e)
             e = p + strlen(p);
+        *pos = (size_t)(e - path) + 1;
         if (e > p && *p == '/') {
             sbx_buf_add(&b, p, (size_t)(e - p));
             sbx_buf_addstr(&b, "/python3");
@@ -394,21 +403,10 @@ static int spawn_kernel(struct sbx_ipython *k, struct sbx_err *err)
     struct sbx_spawn_opts so = {0};
     char **env = NULL;
     int sv[2] = {-1, -1}, rc;
-    pid_t pid;
+    pid_t pid = -1;
+    size_t pos = 0;
+    struct sbx_err serr = {0};
 
-    free(k->python);
-    k->python = find_python(k);
-    if (!k->python) {
-        if (k->python_opt)
-            return sbx_err_set(err, -ENOENT,
-                               "python3 was not found in the sandbox: %s is not an executable "
-                               "file; run_ipython needs a Python 3 interpreter",
-                               k->python_opt);
-        return sbx_err_set(err, -ENOENT,
-                           "python3 was not found in the sandbox (searched PATH=%s); "
-                           "run_ipython needs a Python 3 interpreter",
-                           getenv("PATH") ? getenv("PATH") : "");
-    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return sbx_err_set(err, -errno, "start python3: socketpair: %s", strerror(errno));
     env = build_env(k);
@@ -416,23 +414,53 @@ static int spawn_kernel(struct sbx_ipython *k, struct sbx_err *err)
         rc = sbx_err_set(err, -ENOMEM, "start python3: out of memory");
         goto fail;
     }
-    argv[0] = k->python;
-    so.path = k->python;
-    so.argv = argv;
-    so.envp = env;
-    so.cwd = k->bash_cwd ? k->bash_cwd : k->cwd0;
-    so.cwd_optional = true;
-    so.stdio_fd = sv[1];
-    so.new_session = true; /* its own group: interrupts and kills reach its children */
-    so.set_ids = k->opts.switch_user;
-    so.uid = k->opts.uid;
-    so.gid = k->opts.gid;
-    so.groups = k->groups;
-    so.ngroups = k->opts.ngroups;
-    pid = sbx_spawn(&so, err);
+    /* The server looks as root; the session user may not be able to run
+     * the first candidate (a python3 under /root): try the next one. */
+    for (;;) {
+        free(k->python);
+        k->python = find_python(k, &pos);
+        if (!k->python)
+            break;
+        argv[0] = k->python;
+        so.path = k->python;
+        so.argv = argv;
+        so.envp = env;
+        so.cwd = k->bash_cwd ? k->bash_cwd : k->cwd0;
+        so.cwd_optional = true;
+        so.stdio_fd = sv[1];
+        so.new_session = true; /* its own group: interrupts and kills reach its children */
+        so.set_ids = k->opts.switch_user;
+        so.uid = k->opts.uid;
+        so.gid = k->opts.gid;
+        so.groups = k->groups;
+        so.ngroups = k->opts.ngroups;
+        pid = sbx_spawn(&so, &serr);
+        if (pid >= 0 || (pid != -EACCES && pid != -ENOENT && pid != -ENOEXEC))
+            break;
+        sbx_log(SBX_LOG_DEBUG, "ipython: %s", serr.msg);
+    }
     free_env(env);
+    env = NULL;
+    if (!k->python && serr.code) {
+        rc = sbx_err_set(err, serr.code, "no python3 on PATH could be started as the session "
+                                         "user (last: %s)", serr.msg);
+        goto fail;
+    }
+    if (!k->python) {
+        if (k->python_opt)
+            rc = sbx_err_set(err, -ENOENT,
+                             "python3 was not found in the sandbox: %s is not an executable "
+                             "file; run_ipython needs a Python 3 interpreter",
+                             k->python_opt);
+        else
+            rc = sbx_err_set(err, -ENOENT,
+                             "python3 was not found in the sandbox (searched PATH=%s); "
+                             "run_ipython needs a Python 3 interpreter",
+                             getenv("PATH") ? getenv("PATH") : "");
+        goto fail;
+    }
     if (pid < 0) {
-        rc = (int)pid;
+        rc = sbx_err_set(err, (int)pid, "%s", serr.msg);
         goto fail;
     }
     sbx_fd_close(sv[1]);
