@@ -13,6 +13,7 @@
 #include "sbx/log.h"
 #include "sbx/model.h"
 #include "server/bash/session.h"
+#include "server/ipython/ipython.h"
 
 /*
  * HTTP face of sbx-server (openhands-protocol.md §2). Actions execute one at
@@ -98,6 +99,14 @@ static void on_bash_done(struct sbx_bash *b, struct sbx_obs *o, void *ud)
     struct exec_job *j = ud;
 
     (void)b;
+    job_done(j->srv, j, o);
+}
+
+static void on_ipython_done(struct sbx_ipython *k, struct sbx_obs *o, void *ud)
+{
+    struct exec_job *j = ud;
+
+    (void)k;
     job_done(j->srv, j, o);
 }
 
@@ -198,11 +207,15 @@ static void dispatch(struct sbx_server *s, struct exec_job *j)
     case SBX_ACTION_RUN_IPYTHON:
         /* The client sends a cell while connecting when it asked for the
          * jupyter plugin (§4.5): that must be a 200. */
-        if (sbx_server_has_plugin(s, "jupyter"))
-            respond_error_obs(j->req, "IPython is not available in this sbx-server build yet: "
-                                      "run Python through the bash session (python3 -c ...).");
-        else
+        if (s->ipython) {
+            rc = sbx_ipython_run(s->ipython, &a->u.run_ipython, a->has_timeout, a->timeout_s,
+                                 a->timeout_is_int, sbx_bash_cwd(s->bash), on_ipython_done, j);
+            if (rc == 0)
+                return;
+            respond_500(j->req, "%s", rc == -EBUSY ? "IPython kernel busy" : "out of memory");
+        } else {
             respond_500(j->req, "%s", "JupyterRequirement not found. Unable to run IPython action.");
+        }
         j->req = NULL;
         job_done(s, j, NULL);
         return;
@@ -526,6 +539,8 @@ void sbx_server_stop(struct sbx_server *s)
     }
     sbx_bash_close(s->bash);
     s->bash = NULL;
+    sbx_ipython_close(s->ipython);
+    s->ipython = NULL;
     while ((j = s->queue_head)) {
         s->queue_head = j->next;
         sbx_http_respond_detail(j->req, 503, "server shutting down");

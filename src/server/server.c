@@ -12,6 +12,7 @@
 #include "net/loop.h"
 #include "sbx/log.h"
 #include "server/bash/session.h"
+#include "server/ipython/ipython.h"
 
 /*
  * Start-up (§1.3): user and working directory, the main bash session, the
@@ -194,6 +195,23 @@ int sbx_server_start(struct sbx_server *s, struct sbx_loop *loop, struct sbx_err
     s->bash = sbx_bash_new(loop, &bo, on_bash_ready, s, err);
     if (!s->bash)
         return err->code ? err->code : -ENOMEM;
+    if (sbx_server_has_plugin(s, "jupyter")) {
+        /* The interpreter itself starts with the first cell. */
+        struct sbx_ipython_opts io = {
+            .switch_user = s->switch_user,
+            .uid = s->user.uid,
+            .gid = s->user.gid,
+            .groups = s->user.groups,
+            .ngroups = s->user.ngroups,
+            .home = s->user.home,
+            .cwd = c->working_dir,
+            .agent_skills = sbx_server_has_plugin(s, "agent_skills"),
+        };
+
+        s->ipython = sbx_ipython_new(loop, &io, err);
+        if (!s->ipython)
+            return err->code ? err->code : -ENOMEM;
+    }
     return 0;
 }
 
@@ -202,6 +220,8 @@ void sbx_server_child_exited(struct sbx_server *s, int pid, int status)
     struct exec_job *j;
 
     if (sbx_bash_child_exited(s->bash, pid, status))
+        return;
+    if (sbx_ipython_child_exited(s->ipython, pid, status))
         return;
     for (j = s->statics; j; j = j->next)
         if (sbx_bash_child_exited(j->bash, pid, status))
