@@ -90,8 +90,8 @@ static char *get(const char *path, size_t *n)
 static const char *run(struct fx *f, const char *cmd, const char *path, const char *file_text,
                        const char *old_str, const char *new_str, const char *insert_line)
 {
-    struct sbx_editor_req q = {cmd, path, file_text, old_str, new_str, insert_line, false,
-                               {0, 0}, NULL};
+    struct sbx_editor_req q = {cmd,         path,  file_text, old_str, new_str,
+                               insert_line, false, {0, 0},    NULL};
 
     sbx_editor_res_clear(&f->r);
     assert_int_equal(sbx_editor_run(f->e, &q, &f->r), 0);
@@ -99,8 +99,7 @@ static const char *run(struct fx *f, const char *cmd, const char *path, const ch
     return f->r.output;
 }
 
-static const char *view_range(struct fx *f, const char *path, int64_t a, int64_t b,
-                              const char *raw)
+static const char *view_range(struct fx *f, const char *path, int64_t a, int64_t b, const char *raw)
 {
     struct sbx_editor_req q = {"view", path, NULL, NULL, NULL, NULL, raw == NULL, {a, b}, raw};
 
@@ -138,32 +137,40 @@ static const struct {
     {"This is a test file.\nThis file is for testing purposes.\n",
      "This is a sample file.\nThis file is for testing purposes.\n",
      "--- /w/f.txt\n+++ /w/f.txt\n@@ -1 +1 @@\n-This is a test file.\n+This is a sample file."},
-    {"",
-     "New file content",
-     "--- /w/f.txt\n+++ /w/f.txt\n@@ -1 +1 @@\n-\n+New file content"},
-    {"a\nb\nc\nd\ne\n",
-     "a\nB\nc\nd\nE\nf\n",
+    {"", "New file content", "--- /w/f.txt\n+++ /w/f.txt\n@@ -1 +1 @@\n-\n+New file content"},
+    {"a\nb\nc\nd\ne\n", "a\nB\nc\nd\nE\nf\n",
      "--- /w/f.txt\n+++ /w/f.txt\n@@ -2 +2 @@\n-b\n+B\n@@ -5 +5,2 @@\n-e\n+E\n+f"},
-    {"a\nb\nc\n",
-     "a\nc\n",
-     "--- /w/f.txt\n+++ /w/f.txt\n@@ -2 +1,0 @@\n-b"},
-    {"a\nb\nc\n",
-     "x\na\nb\nc\n",
-     "--- /w/f.txt\n+++ /w/f.txt\n@@ -0,0 +1 @@\n+x"},
-    {"line  \nsame\n",
-     "line\nsame\n",
-     "--- /w/f.txt\n+++ /w/f.txt\n@@ -1 +1 @@\n-line\n+line"},
-    {"a\nb\na\nb\na\n",
-     "b\na\nb\na\nb\n",
+    {"a\nb\nc\n", "a\nc\n", "--- /w/f.txt\n+++ /w/f.txt\n@@ -2 +1,0 @@\n-b"},
+    {"a\nb\nc\n", "x\na\nb\nc\n", "--- /w/f.txt\n+++ /w/f.txt\n@@ -0,0 +1 @@\n+x"},
+    {"line  \nsame\n", "line\nsame\n", "--- /w/f.txt\n+++ /w/f.txt\n@@ -1 +1 @@\n-line\n+line"},
+    {"a\nb\na\nb\na\n", "b\na\nb\na\nb\n",
      "--- /w/f.txt\n+++ /w/f.txt\n@@ -0,0 +1 @@\n+b\n@@ -5 +5,0 @@\n-a"},
-    {"same\n",
-     "same\n",
-     ""},
-    {"x\t \n",
-     "y \t\n",
-     "--- /w/f.txt\n+++ /w/f.txt\n@@ -1 +1 @@\n-x\n+y"},
-    /* popular */ {NULL, NULL, "--- /w/f.txt\n+++ /w/f.txt\n@@ -151,150 +151,150 @@\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+tail"},
-    /* long */ {NULL, NULL, "--- /w/f.txt\n+++ /w/f.txt\n@@ -4 +4 @@\n-x3\n+y3\n@@ -101 +101 @@\n-x100\n+y100\n@@ -201 +201 @@\n-x200\n+y200"},
+    {"same\n", "same\n", ""},
+    {"x\t \n", "y \t\n", "--- /w/f.txt\n+++ /w/f.txt\n@@ -1 +1 @@\n-x\n+y"},
+    /* popular */
+    {NULL, NULL,
+     "--- /w/f.txt\n+++ /w/f.txt\n@@ -151,150 +151,150 "
+     "@@\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-"
+     "l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-"
+     "l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-"
+     "l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-"
+     "l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-"
+     "l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-"
+     "l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-"
+     "l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n-"
+     "l6\n-l0\n-l1\n-l2\n-l3\n-l4\n-l5\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+"
+     "l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+"
+     "l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+"
+     "l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+"
+     "l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+"
+     "l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+"
+     "l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+"
+     "l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+"
+     "l1\n+l2\n+l3\n+l4\n+l5\n+l6\n+l0\n+l1\n+l2\n+l3\n+l4\n+l5\n+tail"},
+    /* long */
+    {NULL, NULL,
+     "--- /w/f.txt\n+++ /w/f.txt\n@@ -4 +4 @@\n-x3\n+y3\n@@ -101 +101 @@\n-x100\n+y100\n@@ -201 "
+     "+201 @@\n-x200\n+y200"},
 };
 
 static void test_diff_matches_difflib(void **state)
@@ -219,6 +226,22 @@ static void test_path_validation(void **state)
             "with `/`. Maybe you meant %s?",
             file);
     assert_true(f->r.error);
+    {
+        /* a workdir given with a trailing slash still hints <workdir>/<p> */
+        char wd[128];
+        struct sbx_editor *e2, *keep = f->e;
+
+        snprintf(wd, sizeof(wd), "%s/", f->dir);
+        e2 = sbx_editor_new(wd);
+        assert_non_null(e2);
+        f->e = e2;
+        o = run(f, "view", "a.txt", NULL, NULL, NULL, NULL);
+        assert_non_null(strstr(o, " Maybe you meant "));
+        assert_non_null(strstr(o, file));
+        sbx_editor_res_clear(&f->r);
+        f->e = keep;
+        sbx_editor_free(e2);
+    }
     o = run(f, "view", "./nope//x.txt/", NULL, NULL, NULL, NULL);
     expect_err(f, o,
                "Invalid `path` parameter: nope/x.txt. The path should be an absolute path, "
@@ -301,8 +324,10 @@ static void test_view_file(void **state)
     assert_false(f->r.error);
     assert_null(f->r.old_content);
     o = view_range(f, file, 2, 2, NULL);
-    expectf(o, "Here's the result of running `cat -n` on %s:\n     2\tThis file is for testing "
-               "purposes.\n", file);
+    expectf(o,
+            "Here's the result of running `cat -n` on %s:\n     2\tThis file is for testing "
+            "purposes.\n",
+            file);
     o = view_range(f, file, 1, -1, NULL);
     expectf(o,
             "Here's the result of running `cat -n` on %s:\n     1\tThis is a test file.\n     "
@@ -334,9 +359,8 @@ static void test_view_file(void **state)
                "Invalid `view_range` parameter: ['a', True]. It should be a list of two "
                "integers.");
     o = view_range(f, f->dir, 1, 2, NULL);
-    expectf(o,
-            "Invalid `view_range` parameter: [1, 2]. The `view_range` parameter is not allowed "
-            "when `path` points to a directory.");
+    expectf(o, "Invalid `view_range` parameter: [1, 2]. The `view_range` parameter is not allowed "
+               "when `path` points to a directory.");
     /* an empty file is one empty numbered line */
     put(P(f, "empty.txt"), "", 0);
     o = run(f, "view", g_path, NULL, NULL, NULL, NULL);
@@ -358,10 +382,11 @@ static void test_view_clipped(void **state)
     sbx_buf_addf(&want, "Here's the result of running `cat -n` on %s:\n", g_path);
     for (i = 1; i <= 2285; i++)
         sbx_buf_addf(&want, "%6d\tLine 1\n", i);
-    sbx_buf_addf(&want, "%6d\tLine <response clipped><NOTE>Due to the max output limit, only "
-                        "part of this file has been shown to you. You should retry this tool "
-                        "after you have searched inside the file with `grep -n` in order to "
-                        "find the line numbers of what you are looking for.</NOTE>\n",
+    sbx_buf_addf(&want,
+                 "%6d\tLine <response clipped><NOTE>Due to the max output limit, only "
+                 "part of this file has been shown to you. You should retry this tool "
+                 "after you have searched inside the file with `grep -n` in order to "
+                 "find the line numbers of what you are looking for.</NOTE>\n",
                  2286);
     assert_string_equal(o, want.ptr);
     /* characters, not bytes: 16000 'é' (2 bytes each) are not clipped */
@@ -421,8 +446,7 @@ static void test_create(void **state)
     assert_memory_equal(data, "New file content", 16);
     free(data);
     o = run(f, "create", P(f, "no/such/dir/x.txt"), "t", NULL, NULL, NULL);
-    expectf(o,
-            "Ran into [Errno 2] No such file or directory: '%s' while trying to write to %s",
+    expectf(o, "Ran into [Errno 2] No such file or directory: '%s' while trying to write to %s",
             g_path, g_path);
     assert_true(f->r.error);
     o = run(f, "create", P(f, "empty.txt"), "", NULL, NULL, NULL);
@@ -477,8 +501,9 @@ static void test_str_replace(void **state)
     o = run(f, "str_replace", file, NULL, "  nothing  ", "x", NULL);
     assert_true(f->r.error);
     expectf(o,
-               "No replacement was performed, old_str `nothing` did not appear verbatim in "
-            "%s.", file);
+            "No replacement was performed, old_str `nothing` did not appear verbatim in "
+            "%s.",
+            file);
 }
 
 static void test_str_replace_tabs_and_windows(void **state)

@@ -83,7 +83,7 @@ static long intern(struct seq *A, struct seq *B)
         const char *p;
         size_t len, id;
         int used;
-    } *t;
+    } * t;
     struct seq *qs[2] = {A, B};
 
     while (cap < total * 2)

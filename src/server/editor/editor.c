@@ -20,20 +20,11 @@
 #include "base/fd.h"
 #include "server/editor/internal.h"
 
-#define HISTORY_MAX 10
 #define MAX_FILE_SIZE ((off_t)10 * 1024 * 1024)
-
-struct hist_file {
-    char *path;
-    char *texts[HISTORY_MAX]; /* oldest first */
-    size_t lens[HISTORY_MAX];
-    size_t n;
-    struct hist_file *next;
-};
 
 struct sbx_editor {
     char *workdir;
-    struct hist_file *files;
+    struct sbx__editor_hist *files;
 };
 
 /* One command's state: the normalised path and the message being built. */
@@ -45,9 +36,6 @@ struct ctx {
     struct sbx_buf out; /* output or error message */
 };
 
-static const char *const binary_exts[] = {".docx", ".xlsx", ".pptx", ".pdf",
-                                          ".mp3",  ".wav",  ".m4a",  ".flac"};
-
 struct sbx_editor *sbx_editor_new(const char *workdir)
 {
     struct sbx_editor *e = calloc(1, sizeof(*e));
@@ -55,7 +43,8 @@ struct sbx_editor *sbx_editor_new(const char *workdir)
     if (!e)
         return NULL;
     if (workdir) {
-        e->workdir = strdup(workdir);
+        /* as pathlib would print <workdir>/<p> in the hint */
+        e->workdir = sbx__editor_normalize_path(workdir);
         if (!e->workdir) {
             free(e);
             return NULL;
@@ -66,18 +55,9 @@ struct sbx_editor *sbx_editor_new(const char *workdir)
 
 void sbx_editor_free(struct sbx_editor *e)
 {
-    struct hist_file *h, *next;
-    size_t i;
-
     if (!e)
         return;
-    for (h = e->files; h; h = next) {
-        next = h->next;
-        for (i = 0; i < h->n; i++)
-            free(h->texts[i]);
-        free(h->path);
-        free(h);
-    }
+    sbx__editor_hist_free(e->files);
     free(e->workdir);
     free(e);
 }
@@ -90,52 +70,6 @@ void sbx_editor_res_clear(struct sbx_editor_res *r)
     free(r->old_content);
     free(r->new_content);
     memset(r, 0, sizeof(*r));
-}
-
-/* ---- history ------------------------------------------------------------- */
-
-static struct hist_file *hist_find(struct sbx_editor *e, const char *path)
-{
-    struct hist_file *h;
-
-    for (h = e->files; h; h = h->next)
-        if (!strcmp(h->path, path))
-            return h;
-    return NULL;
-}
-
-static int hist_push(struct sbx_editor *e, const char *path, const char *text, size_t len)
-{
-    struct hist_file *h = hist_find(e, path);
-    char *copy = malloc(len + 1);
-
-    if (!copy)
-        return -ENOMEM;
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    if (!h) {
-        h = calloc(1, sizeof(*h));
-        if (h)
-            h->path = strdup(path);
-        if (!h || !h->path) {
-            free(h);
-            free(copy);
-            return -ENOMEM;
-        }
-        h->next = e->files;
-        e->files = h;
-    }
-    if (h->n == HISTORY_MAX) {
-        /* the oldest entry goes, as FileHistoryManager drops it */
-        free(h->texts[0]);
-        memmove(h->texts, h->texts + 1, (HISTORY_MAX - 1) * sizeof(h->texts[0]));
-        memmove(h->lens, h->lens + 1, (HISTORY_MAX - 1) * sizeof(h->lens[0]));
-        h->n--;
-    }
-    h->texts[h->n] = copy;
-    h->lens[h->n] = len;
-    h->n++;
-    return 0;
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -170,66 +104,6 @@ static int fail_os(struct ctx *c, int err, const char *verb)
     return rc < 0 ? rc : 1;
 }
 
-/* Python str(Path(p)): repeated slashes and "." components dropped, no
- * trailing slash (".." is kept; "" becomes "."). */
-static char *normalize_path(const char *p)
-{
-    size_t n = strlen(p), o = 0, i = 0;
-    char *s = malloc(n + 2);
-
-    if (!s)
-        return NULL;
-    if (p[0] == '/') {
-        s[o++] = '/';
-        /* POSIX keeps exactly two leading slashes, as pathlib does */
-        if (p[1] == '/' && p[2] != '/')
-            s[o++] = '/';
-    }
-    while (i < n) {
-        size_t b, len;
-
-        while (i < n && p[i] == '/')
-            i++;
-        b = i;
-        while (i < n && p[i] != '/')
-            i++;
-        len = i - b;
-        if (len == 0 || (len == 1 && p[b] == '.'))
-            continue;
-        if (o > 0 && s[o - 1] != '/')
-            s[o++] = '/';
-        memcpy(s + o, p + b, len);
-        o += len;
-    }
-    if (o == 0)
-        s[o++] = '.';
-    s[o] = '\0';
-    return s;
-}
-
-static const char *path_suffix(const char *p)
-{
-    const char *base = strrchr(p, '/'), *dot;
-
-    base = base ? base + 1 : p;
-    dot = strrchr(base, '.');
-    /* pathlib: no suffix for ".bashrc" or "name." */
-    if (!dot || dot == base || dot[1] == '\0')
-        return "";
-    return dot;
-}
-
-static bool is_supported_binary(const char *p)
-{
-    const char *suf = path_suffix(p);
-    size_t i;
-
-    for (i = 0; i < sizeof(binary_exts) / sizeof(binary_exts[0]); i++)
-        if (!strcasecmp(suf, binary_exts[i]))
-            return true;
-    return false;
-}
-
 /* validate_path(): 0 when valid, 1 with the message, or -errno. */
 static int validate_path(struct ctx *c, const char *cmd)
 {
@@ -242,8 +116,7 @@ static int validate_path(struct ctx *c, const char *cmd)
         int rc = 0;
 
         if (c->e->workdir) {
-            rc = sbx_buf_addf(&hint, "%s%s%s", c->e->workdir,
-                              strcmp(c->e->workdir, "/") ? "/" : "",
+            rc = sbx_buf_addf(&hint, "%s%s%s", c->e->workdir, strcmp(c->e->workdir, "/") ? "/" : "",
                               strcmp(p, ".") ? p : "");
             if (rc == 0 && !strcmp(p, ".") && hint.len > 1 && hint.ptr[hint.len - 1] == '/')
                 sbx_buf_truncate(&hint, hint.len - 1);
@@ -277,11 +150,11 @@ static int validate_path(struct ctx *c, const char *cmd)
                         "Invalid `path` parameter: %s. The path %s is a directory and only the "
                         "`view` command can be used on directories.",
                         p, p);
-        if (is_supported_binary(p))
+        if (sbx__editor_is_supported_binary(p))
             return fail(c,
                         "Invalid `path` parameter: %s. The path %s points to a binary file (%s) "
                         "and only the `view` command can be used on supported binary files.",
-                        p, p, path_suffix(p));
+                        p, p, sbx__editor_path_suffix(p));
     }
     return 0;
 }
@@ -324,12 +197,14 @@ static int load(struct ctx *c, struct sbx_buf *text, bool *latin1)
         raw.len += (size_t)n;
         raw.ptr[raw.len] = '\0';
         if (raw.len > (size_t)MAX_FILE_SIZE) {
-            rc = fail(c, "File validation failed for %s: File is too large. Maximum allowed "
-                         "size is 10MB.", c->path);
+            rc = fail(c,
+                      "File validation failed for %s: File is too large. Maximum allowed "
+                      "size is 10MB.",
+                      c->path);
             goto out;
         }
     }
-    if (!is_supported_binary(c->path) &&
+    if (!sbx__editor_is_supported_binary(c->path) &&
         sbx__editor_is_binary((const unsigned char *)raw.ptr, raw.len)) {
         rc = fail(c,
                   "File validation failed for %s: File appears to be binary and this file type "
@@ -377,8 +252,7 @@ out:
     return rc;
 }
 
-static int set_contents(struct ctx *c, const char *old, size_t olen, const char *new,
-                        size_t nlen)
+static int set_contents(struct ctx *c, const char *old, size_t olen, const char *new, size_t nlen)
 {
     if (old) {
         c->r->old_content = strndup(old, olen);
@@ -391,36 +265,6 @@ static int set_contents(struct ctx *c, const char *old, size_t olen, const char 
             return -ENOMEM;
     }
     return 0;
-}
-
-/* Python's int(str): surrounding whitespace, a sign, digits with single
- * underscores between them. */
-static bool parse_pyint(const char *s, int64_t *v)
-{
-    const char *p = s;
-    bool neg = false, digit = false;
-    uint64_t acc = 0;
-
-    while (*p && strchr(" \t\n\r\v\f", *p))
-        p++;
-    if (*p == '+' || *p == '-')
-        neg = *p++ == '-';
-    for (; *p; p++) {
-        if (*p == '_' && digit && p[1] >= '0' && p[1] <= '9')
-            continue;
-        if (*p < '0' || *p > '9')
-            break;
-        digit = true;
-        acc = acc * 10 + (uint64_t)(*p - '0');
-        if (acc > (uint64_t)INT64_MAX)
-            acc = (uint64_t)INT64_MAX; /* out of every range anyway */
-    }
-    while (*p && strchr(" \t\n\r\v\f", *p))
-        p++;
-    if (!digit || *p)
-        return false;
-    *v = neg ? -(int64_t)acc : (int64_t)acc;
-    return true;
 }
 
 /* ---- commands (view lives in view_file below) --------------------------- */
@@ -437,7 +281,7 @@ static int cmd_create(struct ctx *c)
     rc = store(c, t, strlen(t), false);
     if (rc != 0)
         return rc;
-    rc = hist_push(c->e, c->path, t, strlen(t));
+    rc = sbx__editor_hist_push(&c->e->files, c->path, t, strlen(t));
     if (rc == 0)
         rc = set_contents(c, NULL, 0, t, strlen(t));
     if (rc == 0)
@@ -447,7 +291,7 @@ static int cmd_create(struct ctx *c)
 
 struct matches {
     size_t count;
-    size_t first;      /* byte offset of the first match */
+    size_t first; /* byte offset of the first match */
     int64_t first_line;
     struct sbx_buf lines; /* "[1, 2]" of distinct lines, built when count > 1 */
 };
@@ -514,9 +358,8 @@ static size_t count_nl(const char *s)
 
 /* "The file <p> has been edited. " + cat -n of lines [first, last] of text
  * + the closing sentence. */
-static int edited_message(struct ctx *c, const char *text, size_t len, int64_t first,
-                          int64_t last, int64_t number_from, const char *desc,
-                          const char *closing)
+static int edited_message(struct ctx *c, const char *text, size_t len, int64_t first, int64_t last,
+                          int64_t number_from, const char *desc, const char *closing)
 {
     size_t b, e;
     int rc;
@@ -596,7 +439,7 @@ static int cmd_str_replace(struct ctx *c)
     rc = store(c, res.ptr, res.len, latin1);
     if (rc != 0)
         goto out;
-    rc = hist_push(c->e, c->path, text.ptr, text.len);
+    rc = sbx__editor_hist_push(&c->e->files, c->path, text.ptr, text.len);
     if (rc == 0)
         rc = set_contents(c, text.ptr, text.len, res.ptr, res.len);
     if (rc == 0)
@@ -666,7 +509,7 @@ static int cmd_insert(struct ctx *c, bool has_line, int64_t il)
     rc = store(c, res.ptr, res.len, latin1);
     if (rc != 0)
         goto out;
-    rc = hist_push(c->e, c->path, text.ptr, text.len);
+    rc = sbx__editor_hist_push(&c->e->files, c->path, text.ptr, text.len);
     if (rc == 0)
         rc = set_contents(c, text.ptr, text.len, res.ptr, res.len);
     if (rc < 0)
@@ -690,7 +533,7 @@ out:
 static int cmd_undo(struct ctx *c)
 {
     struct sbx_buf text = SBX_BUF_INIT;
-    struct hist_file *h;
+    struct sbx__editor_hist *h;
     bool latin1 = false;
     char *prev = NULL;
     size_t plen = 0;
@@ -699,7 +542,7 @@ static int cmd_undo(struct ctx *c)
     rc = load(c, &text, &latin1);
     if (rc != 0)
         goto out;
-    h = hist_find(c->e, c->path);
+    h = sbx__editor_hist_find(&c->e->files, c->path);
     if (!h || h->n == 0) {
         rc = fail(c, "No edit history found for %s.", c->path);
         goto out;
@@ -808,7 +651,7 @@ static int cmd_view(struct ctx *c)
     rc = load(c, &text, &latin1);
     if (rc != 0)
         goto out;
-    if (is_supported_binary(c->path)) {
+    if (sbx__editor_is_supported_binary(c->path)) {
         /* upstream converts these with markitdown, which sbx does not have */
         rc = fail(c,
                   "Error in converting file to Markdown: conversion is not supported by this "
@@ -865,8 +708,7 @@ out:
     return rc;
 }
 
-int sbx_editor_run(struct sbx_editor *e, const struct sbx_editor_req *q,
-                   struct sbx_editor_res *r)
+int sbx_editor_run(struct sbx_editor *e, const struct sbx_editor_req *q, struct sbx_editor_res *r)
 {
     struct ctx c = {e, q, r, NULL, SBX_BUF_INIT};
     const char *cmd = q->command ? q->command : "";
@@ -879,13 +721,13 @@ int sbx_editor_run(struct sbx_editor *e, const struct sbx_editor_req *q,
     /* The server converts a string insert_line before calling the editor
      * (so this error comes before any path check). */
     if (q->insert_line) {
-        if (!parse_pyint(q->insert_line, &il)) {
+        if (!sbx__editor_parse_pyint(q->insert_line, &il)) {
             rc = fail(&c, "Invalid insert_line value: '%s'. Expected an integer.", q->insert_line);
             goto done;
         }
         has_line = true;
     }
-    path = normalize_path(q->path ? q->path : "");
+    path = sbx__editor_normalize_path(q->path ? q->path : "");
     if (!path) {
         rc = -ENOMEM;
         goto done;

@@ -51,6 +51,31 @@ bool sbx__editor_is_binary(const unsigned char *p, size_t n);
  * backslash escapes Python would add for printable text). */
 int sbx__editor_pyrepr(struct sbx_buf *out, const char *s);
 
+/* Python str(Path(p)): repeated slashes and "." components dropped, no
+ * trailing slash; "" becomes ".". Returns a malloc'd string or NULL. */
+char *sbx__editor_normalize_path(const char *p);
+/* pathlib's Path.suffix ("" for ".bashrc" and "name."). */
+const char *sbx__editor_path_suffix(const char *p);
+/* One of OHEditor's SUPPORTED_BINARY_EXTENSIONS (case-insensitive). */
+bool sbx__editor_is_supported_binary(const char *p);
+/* Python's int(str) for insert_line. */
+bool sbx__editor_parse_pyint(const char *s, int64_t *v);
+
+/* history.c: undo entries per path (decoded text), oldest first. */
+#define SBX_EDITOR_HISTORY_MAX 10
+struct sbx__editor_hist {
+    char *path;
+    char *texts[SBX_EDITOR_HISTORY_MAX]; /* oldest first */
+    size_t lens[SBX_EDITOR_HISTORY_MAX];
+    size_t n;
+    struct sbx__editor_hist *next;
+};
+struct sbx__editor_hist *sbx__editor_hist_find(struct sbx__editor_hist **list, const char *path);
+/* Appends a copy of text, dropping the oldest entry past the maximum. */
+int sbx__editor_hist_push(struct sbx__editor_hist **list, const char *path, const char *text,
+                          size_t len);
+void sbx__editor_hist_free(struct sbx__editor_hist *list);
+
 /* view.c: the directory listing of `view` (path already normalised).
  * Sets *error when find would have failed (out then holds the message). */
 int sbx__editor_view_dir(const char *path, struct sbx_buf *out, bool *error);

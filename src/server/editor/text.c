@@ -19,7 +19,10 @@
 #include "server/editor/internal.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/utf8.h"
 
@@ -265,4 +268,99 @@ int sbx__editor_pyrepr(struct sbx_buf *out, const char *s)
     if (rc == 0)
         rc = sbx_buf_addch(out, q);
     return rc;
+}
+
+/* ---- paths and numbers ---------------------------------------------------- */
+
+static const char *const binary_exts[] = {".docx", ".xlsx", ".pptx", ".pdf",
+                                          ".mp3",  ".wav",  ".m4a",  ".flac"};
+
+/* Python str(Path(p)): repeated slashes and "." components dropped, no
+ * trailing slash (".." is kept; "" becomes "."). */
+char *sbx__editor_normalize_path(const char *p)
+{
+    size_t n = strlen(p), o = 0, i = 0;
+    char *s = malloc(n + 2);
+
+    if (!s)
+        return NULL;
+    if (p[0] == '/') {
+        s[o++] = '/';
+        /* POSIX keeps exactly two leading slashes, as pathlib does */
+        if (p[1] == '/' && p[2] != '/')
+            s[o++] = '/';
+    }
+    while (i < n) {
+        size_t b, len;
+
+        while (i < n && p[i] == '/')
+            i++;
+        b = i;
+        while (i < n && p[i] != '/')
+            i++;
+        len = i - b;
+        if (len == 0 || (len == 1 && p[b] == '.'))
+            continue;
+        if (o > 0 && s[o - 1] != '/')
+            s[o++] = '/';
+        memcpy(s + o, p + b, len);
+        o += len;
+    }
+    if (o == 0)
+        s[o++] = '.';
+    s[o] = '\0';
+    return s;
+}
+
+const char *sbx__editor_path_suffix(const char *p)
+{
+    const char *base = strrchr(p, '/'), *dot;
+
+    base = base ? base + 1 : p;
+    dot = strrchr(base, '.');
+    /* pathlib: no suffix for ".bashrc" or "name." */
+    if (!dot || dot == base || dot[1] == '\0')
+        return "";
+    return dot;
+}
+
+bool sbx__editor_is_supported_binary(const char *p)
+{
+    const char *suf = sbx__editor_path_suffix(p);
+    size_t i;
+
+    for (i = 0; i < sizeof(binary_exts) / sizeof(binary_exts[0]); i++)
+        if (!strcasecmp(suf, binary_exts[i]))
+            return true;
+    return false;
+}
+
+/* Python's int(str): surrounding whitespace, a sign, digits with single
+ * underscores between them. */
+bool sbx__editor_parse_pyint(const char *s, int64_t *v)
+{
+    const char *p = s;
+    bool neg = false, digit = false;
+    uint64_t acc = 0;
+
+    while (*p && strchr(" \t\n\r\v\f", *p))
+        p++;
+    if (*p == '+' || *p == '-')
+        neg = *p++ == '-';
+    for (; *p; p++) {
+        if (*p == '_' && digit && p[1] >= '0' && p[1] <= '9')
+            continue;
+        if (*p < '0' || *p > '9')
+            break;
+        digit = true;
+        acc = acc * 10 + (uint64_t)(*p - '0');
+        if (acc > (uint64_t)INT64_MAX)
+            acc = (uint64_t)INT64_MAX; /* out of every range anyway */
+    }
+    while (*p && strchr(" \t\n\r\v\f", *p))
+        p++;
+    if (!digit || *p)
+        return false;
+    *v = neg ? -(int64_t)acc : (int64_t)acc;
+    return true;
 }
