@@ -297,6 +297,7 @@ static void test_file_validation(void **state)
             "10MB.",
             big);
     put(P(f, "bin.dat"), "\x00\x01\x02\x03\xff\xfe\x00\x00", 8);
+    assert_true(sbx_editor_file_is_binary(g_path));
     o = run(f, "str_replace", g_path, NULL, "a", "b", NULL);
     expectf(o,
             "File validation failed for %s: File appears to be binary and this file type cannot "
@@ -305,6 +306,23 @@ static void test_file_validation(void **state)
 }
 
 /* ---- view ---------------------------------------------------------------- */
+
+static void test_is_binary(void **state)
+{
+    struct fx *f = *state;
+
+    put(P(f, "utf8.txt"), "h\xc3\xa9llo \xe2\x82\xac\n", 12);
+    assert_false(sbx_editor_file_is_binary(g_path));
+    put(P(f, "empty"), "", 0);
+    assert_false(sbx_editor_file_is_binary(g_path));
+    assert_false(sbx_editor_file_is_binary(P(f, "missing")));
+    put(P(f, "nul.txt"), "abc\0def", 7);
+    assert_true(sbx_editor_file_is_binary(g_path));
+    put(P(f, "png"), "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+    assert_true(sbx_editor_file_is_binary(g_path));
+    put(P(f, "latin1.txt"), "caf\xe9\n", 5);
+    assert_false(sbx_editor_file_is_binary(g_path));
+}
 
 static void test_view_file(void **state)
 {
@@ -776,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_diff_matches_difflib),
         cmocka_unit_test_setup_teardown(test_path_validation, up, down),
         cmocka_unit_test_setup_teardown(test_file_validation, up, down),
+        cmocka_unit_test_setup_teardown(test_is_binary, up, down),
         cmocka_unit_test_setup_teardown(test_view_file, up, down),
         cmocka_unit_test_setup_teardown(test_view_clipped, up, down),
         cmocka_unit_test_setup_teardown(test_view_directory, up, down),
