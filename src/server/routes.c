@@ -14,6 +14,7 @@
 #include "sbx/model.h"
 #include "server/bash/session.h"
 #include "server/ipython/ipython.h"
+#include "server/editor/editor.h"
 
 /*
  * HTTP face of sbx-server (openhands-protocol.md §2). Actions execute one at
@@ -219,9 +220,11 @@ static void dispatch(struct sbx_server *s, struct exec_job *j)
         j->req = NULL;
         job_done(s, j, NULL);
         return;
+    case SBX_ACTION_EDIT:
+        job_done(s, j, sbx_server_do_edit(s, a));
+        return;
     case SBX_ACTION_READ:
     case SBX_ACTION_WRITE:
-    case SBX_ACTION_EDIT:
         /* The stock server's answer for an action it has no handler for. */
         respond_500(j->req, "'ActionExecutor' object has no attribute '%s'",
                     sbx_action_kind_name(a->kind));
@@ -541,6 +544,8 @@ void sbx_server_stop(struct sbx_server *s)
     s->bash = NULL;
     sbx_ipython_close(s->ipython);
     s->ipython = NULL;
+    sbx_editor_free(s->editor);
+    s->editor = NULL;
     while ((j = s->queue_head)) {
         s->queue_head = j->next;
         sbx_http_respond_detail(j->req, 503, "server shutting down");

@@ -13,6 +13,7 @@
 #include "sbx/log.h"
 #include "server/bash/session.h"
 #include "server/ipython/ipython.h"
+#include "server/editor/editor.h"
 
 /*
  * Start-up (§1.3): user and working directory, the main bash session, the
@@ -178,6 +179,9 @@ int sbx_server_start(struct sbx_server *s, struct sbx_loop *loop, struct sbx_err
     rc = sbx_workdir_init(c->working_dir, s->user.uid, wd_gid, err);
     if (rc < 0)
         return rc;
+    s->editor = sbx_editor_new(c->working_dir);
+    if (!s->editor)
+        return sbx_err_set(err, -ENOMEM, "editor: out of memory");
     /* §5.1: `su <user> -` for root, openhands or $RUNTIME_USERNAME. */
     s->switch_user = geteuid() == 0 && c->su_to_user &&
                      (!strcmp(c->username, "root") || !strcmp(c->username, "openhands") ||
