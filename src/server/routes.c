@@ -167,6 +167,7 @@ static void dispatch(struct sbx_server *s, struct exec_job *j)
 {
     struct sbx_action *a = j->action;
     struct sbx_err err = {0};
+    struct sbx_obs *o;
     int rc;
 
     s->last_exec_ms = sbx_now_ms();
@@ -208,6 +209,12 @@ static void dispatch(struct sbx_server *s, struct exec_job *j)
         return;
     case SBX_ACTION_READ:
     case SBX_ACTION_WRITE:
+        /* Synchronous: upstream runs these inline under the action lock too. */
+        o = a->kind == SBX_ACTION_READ ? sbx_server_do_read(s, a) : sbx_server_do_write(s, a);
+        respond_obs(j->req, o);
+        j->req = NULL;
+        job_done(s, j, NULL);
+        return;
     case SBX_ACTION_EDIT:
         /* The stock server's answer for an action it has no handler for. */
         respond_500(j->req, "'ActionExecutor' object has no attribute '%s'",
