@@ -224,12 +224,10 @@ static void dispatch(struct sbx_server *s, struct exec_job *j)
         job_done(s, j, sbx_server_do_edit(s, a));
         return;
     case SBX_ACTION_READ:
+        job_done(s, j, sbx_server_do_read(s, a));
+        return;
     case SBX_ACTION_WRITE:
-        /* The stock server's answer for an action it has no handler for. */
-        respond_500(j->req, "'ActionExecutor' object has no attribute '%s'",
-                    sbx_action_kind_name(a->kind));
-        j->req = NULL;
-        job_done(s, j, NULL);
+        job_done(s, j, sbx_server_do_write(s, a));
         return;
     }
 }

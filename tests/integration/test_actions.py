@@ -40,7 +40,6 @@ def test_envelope_keys_are_ignored(client):
 
 # ----------------------------------------------------------------- read/write/edit (issue 3)
 
-@issue3
 def test_write_then_read_default(module_server, client):
     ws = module_server.workdir
     st, obs = client.post_action({"action": "write", "args": {
@@ -57,7 +56,6 @@ def test_write_then_read_default(module_server, client):
     assert obs["extras"] == {"path": f"{ws}/hello.sh", "impl_source": "default"}
 
 
-@issue3
 def test_read_missing_file(module_server, client):
     ws = module_server.workdir
     st, obs = client.post_action({"action": "read", "args": {"path": "nope.txt"}}, timeout=120.0)

@@ -21,6 +21,7 @@
 #include "base/buf.h"
 #include "base/fd.h"
 #include "server/editor/editor.h"
+#include "server/files/files.h"
 
 struct fx {
     char dir[64];
@@ -297,7 +298,7 @@ static void test_file_validation(void **state)
             "10MB.",
             big);
     put(P(f, "bin.dat"), "\x00\x01\x02\x03\xff\xfe\x00\x00", 8);
-    assert_true(sbx_editor_file_is_binary(g_path));
+    assert_true(sbx_files_is_binary(g_path));
     o = run(f, "str_replace", g_path, NULL, "a", "b", NULL);
     expectf(o,
             "File validation failed for %s: File appears to be binary and this file type cannot "
@@ -311,17 +312,17 @@ static void test_is_binary(void **state)
 {
     struct fx *f = *state;
 
-    put(P(f, "utf8.txt"), "h\xc3\xa9llo \xe2\x82\xac\n", 12);
-    assert_false(sbx_editor_file_is_binary(g_path));
+    put(P(f, "utf8.txt"), "h\xc3\xa9llo \xe2\x82\xac\n", 11);
+    assert_false(sbx_files_is_binary(g_path));
     put(P(f, "empty"), "", 0);
-    assert_false(sbx_editor_file_is_binary(g_path));
-    assert_false(sbx_editor_file_is_binary(P(f, "missing")));
+    assert_false(sbx_files_is_binary(g_path));
+    assert_false(sbx_files_is_binary(P(f, "missing")));
     put(P(f, "nul.txt"), "abc\0def", 7);
-    assert_true(sbx_editor_file_is_binary(g_path));
+    assert_true(sbx_files_is_binary(g_path));
     put(P(f, "png"), "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
-    assert_true(sbx_editor_file_is_binary(g_path));
+    assert_true(sbx_files_is_binary(g_path));
     put(P(f, "latin1.txt"), "caf\xe9\n", 5);
-    assert_false(sbx_editor_file_is_binary(g_path));
+    assert_false(sbx_files_is_binary(g_path));
 }
 
 static void test_view_file(void **state)

@@ -62,24 +62,6 @@ void sbx_editor_free(struct sbx_editor *e)
     free(e);
 }
 
-bool sbx_editor_file_is_binary(const char *path)
-{
-    unsigned char head[1024];
-    size_t got = 0;
-    ssize_t n = 1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0)
-        return false;
-    while (got < sizeof(head) && n > 0) {
-        n = sbx_fd_read(fd, head + got, sizeof(head) - got);
-        if (n > 0)
-            got += (size_t)n;
-    }
-    sbx_fd_close(fd);
-    return sbx__editor_is_binary(head, got);
-}
-
 void sbx_editor_res_clear(struct sbx_editor_res *r)
 {
     if (!r)

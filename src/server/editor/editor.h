@@ -53,10 +53,5 @@ void sbx_editor_res_clear(struct sbx_editor_res *r);
  * file names `path`; "" when a equals b. Appends to out. */
 int sbx_editor_diff(const char *path, const char *a, const char *b, struct sbx_buf *out);
 
-/* binaryornot's is_binary(path) as the editor and the stock server's
- * `read` use it (first 1024 bytes; NUL/0xFF or mostly control bytes unless
- * the bytes are valid non-ASCII UTF-8). A missing or unreadable file is
- * not binary (upstream's read then reports it its own way). */
-bool sbx_editor_file_is_binary(const char *path);
 
 #endif

@@ -17,6 +17,7 @@
  * files exactly as it does upstream.
  */
 #include "server/editor/internal.h"
+#include "server/files/files.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -209,49 +210,8 @@ out:
 
 bool sbx__editor_is_binary(const unsigned char *p, size_t n)
 {
-    size_t ctrl = 0, high = 0, i, k;
-    bool ascii = true, utf8 = true, nul_or_ff = false;
-    double r1, r2;
-
-    /* binaryornot: nontext_ratio1 = control bytes (not \n\r\t\f\b, below
-     * 0x20), ratio2 = bytes outside printable ASCII and those controls. */
-    if (n == 0)
-        return false;
-    if (n > 1024)
-        n = 1024;
-    for (i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        bool printable = (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t' ||
-                         c == '\f' || c == '\b';
-
-        if (!printable) {
-            high++;
-            if (c < 0x7f)
-                ctrl++;
-        }
-        if (c >= 0x80)
-            ascii = false;
-        if (c == 0 || c == 0xff)
-            nul_or_ff = true;
-    }
-    for (i = 0; i < n; i += k) {
-        k = p[i] < 0x80 ? 1 : sbx_utf8_seq(p + i, n - i);
-        if (!k) {
-            /* a sequence cut by the 1024-byte window still counts as valid */
-            utf8 = n - i < 4 && p[i] >= 0xc2;
-            break;
-        }
-    }
-    r1 = (double)ctrl / (double)n;
-    r2 = (double)high / (double)n;
-    if (r1 > 0.9 && r2 > 0.9)
-        return true;
-    /* chardet's "decodable" stands in as: non-ASCII and valid UTF-8 */
-    if (r1 > 0.8 && r2 > 0.8)
-        return !(utf8 && !ascii);
-    if (utf8 && !ascii)
-        return false;
-    return nul_or_ff;
+    /* binaryornot on the first 1024 bytes: the one port, shared with read */
+    return sbx_files_binary_chunk(p, n > 1024 ? 1024 : n);
 }
 
 int sbx__editor_pyrepr(struct sbx_buf *out, const char *s)
