@@ -6,7 +6,6 @@ import pytest
 
 BROWSER_MSG = "Browser functionality is not supported or disabled."
 
-issue3 = pytest.mark.skip(reason="issue 3")
 
 
 @pytest.mark.parametrize("action", [
@@ -38,7 +37,7 @@ def test_envelope_keys_are_ignored(client):
     assert obs["content"] == "env"
 
 
-# ----------------------------------------------------------------- read/write/edit (issue 3)
+# ----------------------------------------------------------------- read/write/edit
 
 def test_write_then_read_default(module_server, client):
     ws = module_server.workdir
@@ -66,7 +65,6 @@ def test_read_missing_file(module_server, client):
     assert obs["extras"] == {"error_id": ""}
 
 
-@issue3
 def test_edit_create_and_view(tmp_path, client):
     p = str(tmp_path / "e.txt")
     st, obs = client.post_action({"action": "edit", "args": {
