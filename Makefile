@@ -52,6 +52,7 @@ test: checksrc asan release fuzz
 
 bench: release
 	tests/bench/run.sh build/release/sbx-server
+	$(PYTHON) tests/bench/edit_bench.py build/release/sbx-server
 
 clean:
 	rm -rf build
