@@ -246,6 +246,9 @@ struct sbx_obs {
  * impl_source "default" for read / "oh_aci" for edit, ...). NULL on ENOMEM. */
 struct sbx_obs *sbx_obs_new(enum sbx_obs_kind kind);
 void sbx_obs_free(struct sbx_obs *o);
+/* An error observation (§3.3) whose content is msg, error_id "". NULL when
+ * out of memory. */
+struct sbx_obs *sbx_obs_error_new(const char *msg);
 /* Replaces a string field: *field = copy of s (NULL allowed). */
 int sbx_obs_set(char **field, const char *s);
 /* Replaces content with a copy of s (len bytes). */

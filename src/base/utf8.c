@@ -48,3 +48,23 @@ size_t sbx_utf8_next(const unsigned char *p, const unsigned char *e, uint32_t *c
     *cp = c;
     return n;
 }
+
+bool sbx_utf8_valid(const unsigned char *p, size_t n, size_t *multibyte)
+{
+    size_t i = 0, k, mb = 0;
+
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        k = sbx_utf8_seq(p + i, n - i);
+        if (!k)
+            return false;
+        mb++;
+        i += k;
+    }
+    if (multibyte)
+        *multibyte = mb;
+    return true;
+}

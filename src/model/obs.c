@@ -583,3 +583,14 @@ out:
     sbx_json_free(root);
     return rc;
 }
+
+struct sbx_obs *sbx_obs_error_new(const char *msg)
+{
+    struct sbx_obs *o = sbx_obs_new(SBX_OBS_ERROR);
+
+    if (o && sbx_obs_set_content(o, msg, strlen(msg)) < 0) {
+        sbx_obs_free(o);
+        o = NULL;
+    }
+    return o;
+}

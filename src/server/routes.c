@@ -41,13 +41,7 @@ static void respond_obs(struct sbx_http_req *req, struct sbx_obs *o)
 
 static void respond_error_obs(struct sbx_http_req *req, const char *msg)
 {
-    struct sbx_obs *o = sbx_obs_new(SBX_OBS_ERROR);
-
-    if (o && sbx_obs_set_content(o, msg, strlen(msg)) < 0) {
-        sbx_obs_free(o);
-        o = NULL;
-    }
-    respond_obs(req, o);
+    respond_obs(req, sbx_obs_error_new(msg));
 }
 
 static void respond_500(struct sbx_http_req *req, const char *fmt, const char *arg)
@@ -130,14 +124,10 @@ static void on_static_ready(struct sbx_bash *b, int status, const struct sbx_err
     const struct sbx_action_run *run = &j->action->u.run;
 
     if (status < 0) {
-        struct sbx_obs *o = sbx_obs_new(SBX_OBS_ERROR);
-
-        if (o)
-            sbx_obs_set_content(o, err->msg, strlen(err->msg));
         unlink_static(j->srv, j);
         j->bash = NULL;
         sbx_bash_close(b);
-        job_done(j->srv, j, o);
+        job_done(j->srv, j, sbx_obs_error_new(err->msg));
         return;
     }
     if (sbx_bash_execute(b, run, j->action->has_timeout, j->action->timeout_s,

@@ -12,17 +12,6 @@
 #include "sbx/model.h"
 #include "server/editor/editor.h"
 
-static struct sbx_obs *error_obs(const char *msg)
-{
-    struct sbx_obs *o = sbx_obs_new(SBX_OBS_ERROR);
-
-    if (o && sbx_obs_set_content(o, msg, strlen(msg)) < 0) {
-        sbx_obs_free(o);
-        o = NULL;
-    }
-    return o;
-}
-
 struct sbx_obs *sbx_server_do_edit(struct sbx_server *s, const struct sbx_action *a)
 {
     const struct sbx_action_edit *ed = &a->u.edit;
@@ -38,9 +27,9 @@ struct sbx_obs *sbx_server_do_edit(struct sbx_server *s, const struct sbx_action
      * observation can be returned: an ErrorObservation says what happened
      * and decodes on every client. */
     if (ed->impl_source && strcmp(ed->impl_source, "oh_aci"))
-        return error_obs("llm_based_edit is handled by the client");
+        return sbx_obs_error_new("llm_based_edit is handled by the client");
     if (!s->editor)
-        return error_obs("The file editor is not available.");
+        return sbx_obs_error_new("The file editor is not available.");
     q.command = ed->command;
     q.path = ed->path;
     q.file_text = ed->file_text;

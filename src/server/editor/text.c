@@ -37,30 +37,13 @@ const char sbx__editor_dir_clip_notice[] =
     "shown to you. You should use `ls -la` instead to view large directories "
     "incrementally.</NOTE>";
 
-static bool valid_utf8(const unsigned char *p, size_t n)
-{
-    size_t i = 0, k;
-
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        k = sbx_utf8_seq(p + i, n - i);
-        if (!k)
-            return false;
-        i += k;
-    }
-    return true;
-}
-
 int sbx__editor_decode(const char *raw, size_t n, struct sbx_buf *out, bool *latin1)
 {
     const unsigned char *p = (const unsigned char *)raw;
     size_t i;
     int rc;
 
-    *latin1 = !valid_utf8(p, n);
+    *latin1 = !sbx_utf8_valid(p, n, NULL);
     rc = sbx_buf_grow(out, *latin1 ? 2 * n : n);
     if (rc < 0)
         return rc;

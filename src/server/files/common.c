@@ -26,26 +26,6 @@
  * fails to read them as UTF-8; here mostly-high-byte ones are binary.
  */
 
-static bool utf8_strict(const unsigned char *p, size_t n, size_t *multibyte)
-{
-    size_t i = 0, k, mb = 0;
-
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        k = sbx_utf8_seq(p + i, n - i);
-        if (!k)
-            return false;
-        mb++;
-        i += k;
-    }
-    if (multibyte)
-        *multibyte = mb;
-    return true;
-}
-
 /* Python's 'UTF-16' codec after a BOM: even length, surrogates paired. */
 static bool utf16_ok(const unsigned char *p, size_t n, bool le)
 {
@@ -106,7 +86,7 @@ static bool charset_decodable(const unsigned char *p, size_t n)
     bool high = false;
 
     if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-        return utf8_strict(p + 3, n - 3, NULL);
+        return sbx_utf8_valid(p + 3, n - 3, NULL);
     if (n >= 4 && p[0] == 0xff && p[1] == 0xfe && p[2] == 0 && p[3] == 0)
         return utf32_ok(p + 4, n - 4, true);
     if (n >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 0xfe && p[3] == 0xff)
@@ -119,7 +99,7 @@ static bool charset_decodable(const unsigned char *p, size_t n)
         high = p[i] >= 0x80;
     if (!high)
         return false;
-    return utf8_strict(p, n, &mb) && mb >= 4;
+    return sbx_utf8_valid(p, n, &mb) && mb >= 4;
 }
 
 bool sbx_files_binary_chunk(const unsigned char *p, size_t n)
@@ -232,7 +212,7 @@ int sbx_files_decode_text(const char *p, size_t n, struct sbx_buf *out)
     size_t i = 0, run = 0;
     int rc;
 
-    if (!utf8_strict(u, n, NULL))
+    if (!sbx_utf8_valid(u, n, NULL))
         return -EILSEQ;
     rc = sbx_buf_grow(out, n);
     if (rc < 0)

@@ -50,17 +50,6 @@ static const char *media_mime(const char *path)
     return NULL;
 }
 
-static struct sbx_obs *error_obs(const char *msg)
-{
-    struct sbx_obs *o = sbx_obs_new(SBX_OBS_ERROR);
-
-    if (o && sbx_obs_set_content(o, msg, strlen(msg)) < 0) {
-        sbx_obs_free(o);
-        o = NULL;
-    }
-    return o;
-}
-
 static struct sbx_obs *read_obs(const char *path, const char *impl, const char *content, size_t len)
 {
     struct sbx_obs *o = sbx_obs_new(SBX_OBS_READ);
@@ -155,7 +144,7 @@ struct sbx_obs *sbx_server_do_read(struct sbx_server *s, const struct sbx_action
     int rc;
 
     if (sbx_files_is_binary(r->path))
-        return error_obs("ERROR_BINARY_FILE");
+        return sbx_obs_error_new("ERROR_BINARY_FILE");
     if (strcmp(r->impl_source ? r->impl_source : "default", "oh_aci") == 0)
         return read_aci(s, r);
 
@@ -197,7 +186,7 @@ struct sbx_obs *sbx_server_do_read(struct sbx_server *s, const struct sbx_action
         }
     }
     if (rc == 0)
-        o = error_obs(msg.ptr);
+        o = sbx_obs_error_new(msg.ptr);
 out:
     sbx_files_lines_free(&lines);
     sbx_buf_free(&abs);

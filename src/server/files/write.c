@@ -26,17 +26,6 @@
  * left as it was (upstream reads before it writes, too).
  */
 
-static struct sbx_obs *error_obs(const char *msg)
-{
-    struct sbx_obs *o = sbx_obs_new(SBX_OBS_ERROR);
-
-    if (o && sbx_obs_set_content(o, msg, strlen(msg)) < 0) {
-        sbx_obs_free(o);
-        o = NULL;
-    }
-    return o;
-}
-
 /* os.path.dirname() of an absolute path as sbx_files_resolve() prints it
  * (no trailing or doubled slashes, except a leading "//"). */
 static int dirname_of(const char *path, struct sbx_buf *out)
@@ -216,7 +205,7 @@ struct sbx_obs *sbx_server_do_write(struct sbx_server *s, const struct sbx_actio
     goto out;
 err:
     if (rc == 0)
-        o = error_obs(msg.ptr);
+        o = sbx_obs_error_new(msg.ptr);
 out:
     if (fd >= 0)
         sbx_fd_close(fd);

@@ -85,17 +85,6 @@ static void pump(struct sbx_ipython *k);
 
 /* ---- observations -------------------------------------------------------- */
 
-static struct sbx_obs *error_obs(const char *msg)
-{
-    struct sbx_obs *o = sbx_obs_new(SBX_OBS_ERROR);
-
-    if (o && sbx_obs_set_content(o, msg, strlen(msg)) < 0) {
-        sbx_obs_free(o);
-        o = NULL;
-    }
-    return o;
-}
-
 /* A run_ipython observation for the current cell from its text output. */
 static struct sbx_obs *cell_obs(struct sbx_ipython *k, const char *text, size_t len,
                                 const struct sbx_json *images)
@@ -531,7 +520,7 @@ static void pump(struct sbx_ipython *k)
         return;
     if (k->pid <= 0) {
         if (spawn_kernel(k, &err) < 0) {
-            finish(k, error_obs(err.msg));
+            finish(k, sbx_obs_error_new(err.msg));
             return;
         }
     }
@@ -684,7 +673,7 @@ bool sbx_ipython_child_exited(struct sbx_ipython *k, pid_t pid, int status)
             sbx_buf_addstr(&msg, ": ");
             sbx_buf_add(&msg, k->early.ptr, k->early.len);
         }
-        finish(k, error_obs(msg.ptr));
+        finish(k, sbx_obs_error_new(msg.ptr));
     } else if (was_sent) {
         sbx_buf_addstr(&msg, "[The Python kernel exited");
         if (WIFEXITED(status))
