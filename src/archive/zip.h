@@ -19,6 +19,7 @@
  * Thread-safety: one thread at a time per writer; extraction is reentrant.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -37,9 +38,14 @@ struct sbx_zip_writer *sbx_zip_writer_new(sbx_zip_out_fn *out, void *ud, int lev
 /* Starts an entry. name is stored as is (use '/' separators, no leading
  * '/'); mode is the unix mode (type bits included); size_hint is the
  * expected uncompressed size or -1 when unknown (>= 4 GiB or unknown selects
- * ZIP64 sizes for the entry). Returns 0 or a negative errno. */
+ * ZIP64 sizes for the entry); store: no compression (method 0), for data
+ * that would not shrink. Returns 0 or a negative errno. */
 int sbx_zip_writer_begin(struct sbx_zip_writer *z, const char *name, mode_t mode, time_t mtime,
-                         int64_t size_hint);
+                         int64_t size_hint, bool store);
+/* Whether deflate at level 1 shrinks a sample of the data by at least 5%:
+ * deflating already-compressed data (images, archives, git packs) costs
+ * far more time than it saves bytes. */
+bool sbx_zip_compressible(const void *p, size_t n);
 /* Adds data to the current entry. */
 int sbx_zip_writer_data(struct sbx_zip_writer *z, const void *p, size_t n);
 /* Ends the current entry (flushes the deflate stream and the data

@@ -31,7 +31,7 @@ struct entry {
     size_t nlen;
     uint32_t crc;
     uint64_t csize, usize, offset;
-    uint16_t dtime, ddate, flags;
+    uint16_t dtime, ddate, flags, method;
     uint32_t mode;
     bool zip64; /* ZIP64 local header and descriptor */
 };
@@ -128,8 +128,32 @@ static void dos_time(time_t t, uint16_t *dtime, uint16_t *ddate)
     *ddate = (uint16_t)(((tm.tm_year - 80) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday);
 }
 
+bool sbx_zip_compressible(const void *p, size_t n)
+{
+    unsigned char out[16384];
+    z_stream zs;
+    size_t produced = 0;
+    int zr;
+
+    if (n == 0)
+        return true;
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 1, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return true;
+    zs.next_in = (Bytef *)p;
+    zs.avail_in = n > (1u << 20) ? 1u << 20 : (uInt)n;
+    do {
+        zs.next_out = out;
+        zs.avail_out = sizeof(out);
+        zr = deflate(&zs, Z_FINISH);
+        produced += sizeof(out) - zs.avail_out;
+    } while (zr == Z_OK || (zr == Z_BUF_ERROR && zs.avail_out == 0));
+    deflateEnd(&zs);
+    return produced < (size_t)zs.total_in - (size_t)zs.total_in / 20;
+}
+
 int sbx_zip_writer_begin(struct sbx_zip_writer *z, const char *name, mode_t mode, time_t mtime,
-                         int64_t size_hint)
+                         int64_t size_hint, bool store)
 {
     unsigned char h[30 + 20];
     struct entry *e;
@@ -158,6 +182,7 @@ int sbx_zip_writer_begin(struct sbx_zip_writer *z, const char *name, mode_t mode
     e->offset = z->offset;
     e->mode = (uint32_t)mode;
     e->flags = FLAG_DESC;
+    e->method = store ? 0 : Z_DEFLATED;
     for (i = 0; i < nlen; i++)
         if ((unsigned char)name[i] >= 0x80)
             e->flags |= FLAG_UTF8;
@@ -170,7 +195,7 @@ int sbx_zip_writer_begin(struct sbx_zip_writer *z, const char *name, mode_t mode
     put32(h, SIG_LOCAL);
     put16(h + 4, e->zip64 ? 45 : 20);
     put16(h + 6, e->flags);
-    put16(h + 8, Z_DEFLATED);
+    put16(h + 8, e->method);
     put16(h + 10, e->dtime);
     put16(h + 12, e->ddate);
     put32(h + 14, 0); /* crc, sizes: in the data descriptor */
@@ -232,6 +257,15 @@ int sbx_zip_writer_data(struct sbx_zip_writer *z, const void *p, size_t n)
 
         e->crc = (uint32_t)crc32(e->crc, c, piece);
         e->usize += piece;
+        if (!e->method) {
+            rc = emit(z, c, piece);
+            if (rc < 0)
+                return rc;
+            e->csize += piece;
+            c += piece;
+            n -= piece;
+            continue;
+        }
         z->zs.next_in = (Bytef *)c;
         z->zs.avail_in = piece;
         rc = pump(z, e, Z_NO_FLUSH);
@@ -254,12 +288,14 @@ int sbx_zip_writer_end(struct sbx_zip_writer *z)
     if (!z->in_entry)
         return -EINVAL;
     e = &z->ents[z->n - 1];
-    z->zs.next_in = NULL;
-    z->zs.avail_in = 0;
-    rc = pump(z, e, Z_FINISH);
-    if (rc < 0)
-        return rc;
-    deflateReset(&z->zs);
+    if (e->method) {
+        z->zs.next_in = NULL;
+        z->zs.avail_in = 0;
+        rc = pump(z, e, Z_FINISH);
+        if (rc < 0)
+            return rc;
+        deflateReset(&z->zs);
+    }
     z->in_entry = false;
     if (!e->zip64 && (e->csize >= MAX32 || e->usize >= MAX32))
         return z->err = -EFBIG; /* the local header promised 32-bit sizes */
@@ -302,7 +338,7 @@ static int write_central(struct sbx_zip_writer *z, const struct entry *e)
     put16(h + 4, (HOST_UNIX << 8) | 45);
     put16(h + 6, e->zip64 || xlen ? 45 : 20);
     put16(h + 8, e->flags);
-    put16(h + 10, Z_DEFLATED);
+    put16(h + 10, e->method);
     put16(h + 12, e->dtime);
     put16(h + 14, e->ddate);
     put32(h + 16, e->crc);

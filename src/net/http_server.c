@@ -70,7 +70,7 @@ struct sbx_http_conn {
     int writes;       /* writes in flight */
     /* Streaming answer (sbx_http_stream_*): */
     bool streaming, stream_chunked, stream_head;
-    size_t stream_burst;        /* bytes written since the caller last waited */
+    size_t inflight; /* bytes handed to uv_write whose callback has not run */
     sbx_http_drain_fn *drain;   /* set while the caller waits for room */
     void *drain_ud;
     uv_shutdown_t shutdown;
@@ -81,6 +81,7 @@ struct write_req {
     uv_write_t w;
     struct sbx_http_conn *conn;
     char *data;
+    size_t len;
 };
 
 static const llhttp_settings_t *parser_settings(void);
@@ -243,6 +244,7 @@ static void on_write(uv_write_t *w, int status)
     struct write_req *wr = (struct write_req *)w;
     struct sbx_http_conn *c = wr->conn;
 
+    c->inflight -= wr->len;
     free(wr->data);
     free(wr);
     c->writes--;
@@ -256,11 +258,13 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
-    if (c->drain && uv_stream_get_write_queue_size(&c->h.stream) <= SBX_HTTP_STREAM_HWM / 2) {
+    /* Counting bytes until their callback (not just until the kernel took
+     * them) bounds memory even when every write completes at once, and
+     * makes a fast stream yield to the loop at each wait. */
+    if (c->drain && c->inflight <= SBX_HTTP_STREAM_HWM / 2) {
         sbx_http_drain_fn *fn = c->drain;
 
         c->drain = NULL;
-        c->stream_burst = 0;
         fn(c->req, 0, c->drain_ud);
     }
 }
@@ -282,6 +286,7 @@ static int conn_write(struct sbx_http_conn *c, char *data, size_t len)
     }
     wr->conn = c;
     wr->data = data;
+    wr->len = len;
     b = uv_buf_init(data, (unsigned int)len);
     rc = uv_write(&wr->w, &c->h.stream, &b, 1, on_write);
     if (rc < 0) {
@@ -290,6 +295,7 @@ static int conn_write(struct sbx_http_conn *c, char *data, size_t len)
         return rc;
     }
     c->writes++;
+    c->inflight += len;
     return 0;
 }
 
@@ -447,7 +453,6 @@ int sbx_http_stream_start(struct sbx_http_req *req, int status, const char *cont
     c->streaming = true;
     c->stream_chunked = content_length < 0;
     c->stream_head = req->method == SBX_HTTP_HEAD;
-    c->stream_burst = 0;
     return 0;
 }
 
@@ -484,11 +489,9 @@ int sbx_http_stream_write(struct sbx_http_req *req, const void *p, size_t n,
     rc = conn_write(c, data, dlen);
     if (rc < 0)
         return rc;
-    c->stream_burst += n;
-    /* on_write runs later for this write, so a waiting caller is always
-     * woken: either when the queue drains or, for a burst, on completion. */
-    if (uv_stream_get_write_queue_size(&c->h.stream) > SBX_HTTP_STREAM_HWM ||
-        c->stream_burst >= SBX_HTTP_STREAM_BURST) {
+    /* on_write runs later (never inside uv_write) for this write, so a
+     * waiting caller is always woken. */
+    if (c->inflight > SBX_HTTP_STREAM_HWM) {
         c->drain = drained;
         c->drain_ud = ud;
         return SBX_HTTP_STREAM_WAIT;

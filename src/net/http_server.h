@@ -139,16 +139,17 @@ int sbx_http_respond_detail(struct sbx_http_req *req, int status, const char *de
  * may write again at once, SBX_HTTP_STREAM_WAIT when enough is queued (the
  * write was accepted; `drained` is called later, once, with status 0 when
  * there is room again), or a negative errno (-EPIPE: the client is gone;
- * drained is not called). Queued data never exceeds about
- * SBX_HTTP_STREAM_HWM plus one write. If the client disconnects while the
- * caller waits, drained is called with a negative status (-EPIPE); the
- * caller then ends or aborts the stream. Even with room left the function
- * asks the caller to wait every SBX_HTTP_STREAM_BURST bytes, so that one fast
- * stream cannot starve the loop's other connections.
+ * drained is not called). Bytes count as queued until
+ * their write has completed and its callback has run, so queued data never
+ * exceeds SBX_HTTP_STREAM_HWM plus one write, and a stream whose client reads
+ * as fast as it is written still waits once per HWM: it cannot starve the
+ * loop's other connections. drained runs when the queue is down to half the
+ * HWM. If the client disconnects while the caller waits, drained is called
+ * with a negative status (-EPIPE); the caller then ends or aborts the
+ * stream.
  */
 #define SBX_HTTP_STREAM_WAIT 1
-#define SBX_HTTP_STREAM_HWM ((size_t)256 << 10)
-#define SBX_HTTP_STREAM_BURST ((size_t)1 << 20)
+#define SBX_HTTP_STREAM_HWM ((size_t)1 << 20)
 typedef void sbx_http_drain_fn(struct sbx_http_req *req, int status, void *ud);
 
 /* Returns 0 or a negative errno; on failure the request is still owned by

@@ -5,6 +5,7 @@ import http.client
 import io
 import json
 import os
+import random
 import stat
 import time
 import uuid
@@ -276,8 +277,10 @@ def vm_hwm_kib(pid):
 
 def test_one_gib_round_trip_bounded_memory(start_server, tmp_path):
     server = start_server()
-    block = hashlib.sha256(b"seed").digest() * (1 << 15)  # 1 MiB, not compressible by deflate
-    block = bytes(b ^ (i & 0xFF) for i, b in enumerate(block[:4096])) * 256
+    # 1 MiB of noise, repeated: deflate's 32 KiB window sees no repeats, so the
+    # zip is as big as the data and the download path carries the full GiB
+    # (a compressible pattern once hid an unbounded send queue).
+    block = random.Random(1).randbytes(1 << 20)
     nblocks = 1024
     size = len(block) * nblocks
     dest = tmp_path / "big"

@@ -90,15 +90,16 @@ static void write_zip(struct fx *fx, const char *name, int64_t hint)
     assert_non_null(z);
     for (i = 0; i < (1 << 20); i++)
         big[i] = (char)(rand() & 0xff);
-    assert_int_equal(sbx_zip_writer_begin(z, "empty.txt", S_IFREG | 0644, 0, 0), 0);
+    assert_int_equal(sbx_zip_writer_begin(z, "empty.txt", S_IFREG | 0644, 0, 0, false), 0);
     assert_int_equal(sbx_zip_writer_end(z), 0);
-    assert_int_equal(sbx_zip_writer_begin(z, "dir/random.bin", S_IFREG | 0755, time(NULL), hint),
+    assert_int_equal(sbx_zip_writer_begin(z, "dir/random.bin", S_IFREG | 0755, time(NULL), hint,
+                                          !sbx_zip_compressible(big, 65536)),
                      0);
     assert_int_equal(sbx_zip_writer_data(z, big, 1000), 0);
     assert_int_equal(sbx_zip_writer_data(z, big + 1000, (1 << 20) - 1000), 0);
     assert_int_equal(sbx_zip_writer_end(z), 0);
     assert_int_equal(sbx_zip_writer_begin(z, "d\xc3\xa9j\xc3\xa0/text.txt", S_IFREG | 0600,
-                                          time(NULL), hint),
+                                          time(NULL), hint, false),
                      0);
     for (i = 0; i < 1000; i++)
         assert_int_equal(sbx_zip_writer_data(z, "hello zip world\n", 16), 0);
@@ -121,7 +122,9 @@ static const char check_py[] =
     "assert z.read('empty.txt') == b''\n"
     "assert z.read('dir/random.bin') == open(sys.argv[2], 'rb').read()\n"
     "assert z.read('d\\u00e9j\\u00e0/text.txt') == b'hello zip world\\n' * 1000\n"
-    "assert (z.getinfo('dir/random.bin').external_attr >> 16) == 0o100755\n";
+    "assert (z.getinfo('dir/random.bin').external_attr >> 16) == 0o100755\n"
+    "assert z.getinfo('dir/random.bin').compress_type == zipfile.ZIP_STORED\n"
+    "assert z.getinfo('empty.txt').compress_type == zipfile.ZIP_DEFLATED\n";
 
 static void check_with_python(struct fx *fx, const char *name)
 {
@@ -170,14 +173,28 @@ static int fail_out(const void *p, size_t n, void *ud)
     return -ENOSPC;
 }
 
+static void test_compressible(void **state)
+{
+    char buf[65536];
+    size_t i;
+
+    (void)state;
+    memset(buf, 'a', sizeof(buf));
+    assert_true(sbx_zip_compressible(buf, sizeof(buf)));
+    for (i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)(rand() & 0xff);
+    assert_false(sbx_zip_compressible(buf, sizeof(buf)));
+    assert_true(sbx_zip_compressible(buf, 0));
+}
+
 static void test_write_errors(void **state)
 {
     struct sbx_zip_writer *z = sbx_zip_writer_new(fail_out, NULL, -1);
 
     (void)state;
     assert_int_equal(sbx_zip_writer_data(z, "x", 1), -EINVAL); /* no entry */
-    assert_int_equal(sbx_zip_writer_begin(z, "", S_IFREG, 0, 0), -EINVAL);
-    assert_int_equal(sbx_zip_writer_begin(z, "a", S_IFREG, 0, 0), -ENOSPC);
+    assert_int_equal(sbx_zip_writer_begin(z, "", S_IFREG, 0, 0, false), -EINVAL);
+    assert_int_equal(sbx_zip_writer_begin(z, "a", S_IFREG, 0, 0, false), -ENOSPC);
     assert_int_equal(sbx_zip_writer_finish(z), -ENOSPC); /* sticky */
     sbx_zip_writer_free(z);
     sbx_zip_writer_free(NULL);
@@ -335,6 +352,7 @@ int main(void)
         T(test_write_zip64_entries),
         T(test_write_empty_archive),
         cmocka_unit_test(test_write_errors),
+        cmocka_unit_test(test_compressible),
         T(test_round_trip_ours),
         T(test_extract_python_archive),
         T(test_extract_refuses_evil),

@@ -672,7 +672,7 @@ static void test_stream_chunked_backpressure(void **state)
      * at most the high-water mark (plus one piece) queued. */
     assert_false(st.done);
     assert_int_equal(st.waits, 1);
-    assert_true(st.sent <= SBX_HTTP_STREAM_BURST + st.piece);
+    assert_true(st.sent <= SBX_HTTP_STREAM_HWM + st.piece);
     while (!used) {
         if (time(NULL) > end)
             fail_msg("stream did not finish: sent %zu", st.sent);

@@ -34,6 +34,9 @@
  */
 
 #define READ_CHUNK ((size_t)256 << 10)
+/* Files from this size on are probed (STORE_PROBE bytes) for compressibility. */
+#define STORE_PROBE_MIN ((off_t)256 << 10)
+#define STORE_PROBE ((size_t)64 << 10)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -482,7 +485,8 @@ static int walk(struct download *d, const char *dir, const char *rel)
         }
         nn++;
     }
-    qsort(names, nn, sizeof(*names), cmp_str);
+    if (nn)
+        qsort(names, nn, sizeof(*names), cmp_str);
     for (i = 0; i < nn && rc == 0; i++) {
         struct sbx_buf p = SBX_BUF_INIT, r = SBX_BUF_INIT;
         struct stat st;
@@ -520,6 +524,7 @@ static int dl_step(struct download *d)
 {
     struct stat st;
     ssize_t n;
+    int rc;
 
     if (d->fd < 0) {
         const struct dl_file *f;
@@ -539,7 +544,24 @@ static int dl_step(struct download *d)
             d->fd = -1;
             return 0;
         }
-        return sbx_zip_writer_begin(d->zw, f->name, st.st_mode, st.st_mtime, st.st_size);
+        /* The first piece decides between deflate and store (only for
+         * files big enough for the probe to pay off). */
+        n = sbx_fd_read(d->fd, d->rbuf, READ_CHUNK);
+        if (n < 0)
+            return (int)n;
+        rc = sbx_zip_writer_begin(d->zw, f->name, st.st_mode, st.st_mtime, st.st_size,
+                                  st.st_size >= STORE_PROBE_MIN &&
+                                      !sbx_zip_compressible(d->rbuf, (size_t)n < STORE_PROBE
+                                                                          ? (size_t)n
+                                                                          : STORE_PROBE));
+        if (rc == 0 && n > 0)
+            rc = sbx_zip_writer_data(d->zw, d->rbuf, (size_t)n);
+        if (rc == 0 && n == 0) {
+            close(d->fd);
+            d->fd = -1;
+            rc = sbx_zip_writer_end(d->zw);
+        }
+        return rc;
     }
     n = sbx_fd_read(d->fd, d->rbuf, READ_CHUNK);
     if (n < 0)
