@@ -311,4 +311,44 @@ def test_one_gib_round_trip_bounded_memory(start_server, tmp_path):
     hwm = vm_hwm_kib(server.proc.pid)
     print(f"1 GiB upload {size / t_up / 1e6:.0f} MB/s, download {size / t_down / 1e6:.0f} MB/s, "
           f"server VmHWM {hwm} KiB")
-    assert hwm < 64 * 1024, f"server peak RSS {hwm} KiB"
+    # ASan keeps freed memory in quarantine (256 MiB by default): there the
+    # bound only proves that the GiB did not pile up.
+    with open(f"/proc/{server.proc.pid}/maps") as f:
+        asan = "libasan" in f.read()
+    limit = 512 * 1024 if asan else 64 * 1024
+    assert hwm < limit, f"server peak RSS {hwm} KiB"
+
+
+def test_upload_interrupted_leaves_nothing(srv, tmp_path):
+    import socket
+    dest = tmp_path / "cut"
+    head, _, total = multipart_parts("cut.bin", 10 << 20)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall((f"POST /upload_file?destination={dest} HTTP/1.1\r\nHost: x\r\n"
+               f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+               f"Content-Length: {total}\r\n\r\n").encode() + head + b"x" * (1 << 20))
+    deadline = time.monotonic() + 5
+    while not (dest.exists() and os.listdir(dest)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.listdir(dest), "the upload did not start streaming to disk"
+    s.close()
+    while os.listdir(dest) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.listdir(dest) == []
+    st, js = upload(srv, b"after", "after.txt", str(dest))
+    assert st == 200
+
+
+def test_download_interrupted_server_survives(srv, tmp_path):
+    root = tmp_path / "dl"
+    root.mkdir()
+    (root / "noise.bin").write_bytes(random.Random(2).randbytes(32 << 20))
+    c = conn(srv)
+    c.request("GET", f"/download_files?path={root}")
+    r = c.getresponse()
+    assert r.status == 200
+    r.read(1 << 16)
+    c.close()
+    st, hdr, body = download(srv, str(root))
+    assert st == 200
+    assert zipfile.ZipFile(io.BytesIO(body)).read("noise.bin") == (root / "noise.bin").read_bytes()
