@@ -4,7 +4,7 @@
 # Both install the Debian packages they need first (apt-get, as root).
 
 DEB_PACKAGES := cmake ninja-build gcc clang-14 libclang-rt-14-dev libc6-dev \
-                libuv1-dev libjansson-dev node-llhttp libcmocka-dev \
+                libuv1-dev libjansson-dev node-llhttp libcmocka-dev libminizip-dev zlib1g-dev \
                 python3 python3-pytest tmux util-linux procps git
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20

@@ -3,7 +3,8 @@
 #  - banned calls (rule 13), exit/abort/printf only in mains and the CLI (rule 9)
 #  - every descriptor CLOEXEC (rule 15)
 #  - each .c includes its own header first (rule 18)
-#  - jansson only in src/json, libuv/llhttp only in src/net (rule 17)
+#  - jansson only in src/json, libuv/llhttp only in src/net, zlib/minizip only in
+#    src/archive (rule 17)
 #  - no file past 1,500 lines
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,10 @@ for f in $srcs; do
     case "$f" in
     src/net/*) ;;
     *) grep -qE '#include <(uv|llhttp)\.h>' "$f" && say "$f: libuv/llhttp outside src/net" ;;
+    esac
+    case "$f" in
+    src/archive/*) ;;
+    *) grep -qE '#include <(zlib\.h|minizip/)' "$f" && say "$f: zlib/minizip outside src/archive" ;;
     esac
 done
 

@@ -68,6 +68,11 @@ struct sbx_http_conn {
     bool draining;    /* answered and shut down: reading and dropping until EOF */
     struct sbx_buf pending; /* read but not yet parsed */
     int writes;       /* writes in flight */
+    /* Streaming answer (sbx_http_stream_*): */
+    bool streaming, stream_chunked, stream_head;
+    size_t inflight; /* bytes handed to uv_write whose callback has not run */
+    sbx_http_drain_fn *drain;   /* set while the caller waits for room */
+    void *drain_ud;
     uv_shutdown_t shutdown;
     uv_timer_t *linger;
 };
@@ -76,6 +81,7 @@ struct write_req {
     uv_write_t w;
     struct sbx_http_conn *conn;
     char *data;
+    size_t len;
 };
 
 static const llhttp_settings_t *parser_settings(void);
@@ -120,6 +126,8 @@ static void req_free(struct sbx_http_req *r)
 
     if (!r)
         return;
+    if (r->body_free)
+        r->body_free(r->body_ud);
     for (i = 0; i < r->nheaders; i++) {
         free(r->headers[i].name);
         free(r->headers[i].value);
@@ -236,12 +244,29 @@ static void on_write(uv_write_t *w, int status)
     struct write_req *wr = (struct write_req *)w;
     struct sbx_http_conn *c = wr->conn;
 
-    (void)status;
+    c->inflight -= wr->len;
     free(wr->data);
     free(wr);
     c->writes--;
-    if (c->closed)
+    if (c->closed) {
         conn_maybe_free(c);
+        return;
+    }
+    if (status < 0) {
+        /* The peer is gone (EPIPE, ECONNRESET): a waiting stream learns it
+         * from conn_close. */
+        conn_close(c);
+        return;
+    }
+    /* Counting bytes until their callback (not just until the kernel took
+     * them) bounds memory even when every write completes at once, and
+     * makes a fast stream yield to the loop at each wait. */
+    if (c->drain && c->inflight <= SBX_HTTP_STREAM_HWM / 2) {
+        sbx_http_drain_fn *fn = c->drain;
+
+        c->drain = NULL;
+        fn(c->req, 0, c->drain_ud);
+    }
 }
 
 static int conn_write(struct sbx_http_conn *c, char *data, size_t len)
@@ -261,6 +286,7 @@ static int conn_write(struct sbx_http_conn *c, char *data, size_t len)
     }
     wr->conn = c;
     wr->data = data;
+    wr->len = len;
     b = uv_buf_init(data, (unsigned int)len);
     rc = uv_write(&wr->w, &c->h.stream, &b, 1, on_write);
     if (rc < 0) {
@@ -269,6 +295,7 @@ static int conn_write(struct sbx_http_conn *c, char *data, size_t len)
         return rc;
     }
     c->writes++;
+    c->inflight += len;
     return 0;
 }
 
@@ -382,6 +409,141 @@ int sbx_http_respond_detail(struct sbx_http_req *req, int status, const char *de
     rc = sbx_http_respond_json(req, status, b.ptr, b.len);
     sbx_buf_free(&b);
     return rc;
+}
+
+/* ---- streaming answers ------------------------------------------------------ */
+
+int sbx_http_stream_start(struct sbx_http_req *req, int status, const char *content_type,
+                          const char *extra_headers, int64_t content_length)
+{
+    struct sbx_http_conn *c = req->conn;
+    struct sbx_buf out = SBX_BUF_INIT;
+    char *data;
+    size_t dlen;
+    bool keep;
+    int rc;
+
+    if (!c || c->closed)
+        return -EPIPE;
+    if (c->streaming || c->req != req)
+        return -EINVAL;
+    keep = !c->close_after && !c->srv->closing && llhttp_should_keep_alive(&c->parser);
+    if (!keep)
+        c->close_after = true;
+    rc = sbx_buf_addf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status,
+                      sbx_http_reason(status),
+                      content_type ? content_type : "application/octet-stream");
+    if (rc == 0 && content_length >= 0)
+        rc = sbx_buf_addf(&out, "Content-Length: %lld\r\n", (long long)content_length);
+    else if (rc == 0)
+        rc = sbx_buf_addstr(&out, "Transfer-Encoding: chunked\r\n");
+    if (rc == 0)
+        rc = sbx_buf_addf(&out, "Connection: %s\r\n%s\r\n", keep ? "keep-alive" : "close",
+                          extra_headers ? extra_headers : "");
+    if (rc < 0) {
+        sbx_buf_free(&out);
+        return rc;
+    }
+    data = sbx_buf_detach(&out, &dlen);
+    if (!data)
+        return -ENOMEM;
+    rc = conn_write(c, data, dlen);
+    if (rc < 0)
+        return rc;
+    c->streaming = true;
+    c->stream_chunked = content_length < 0;
+    c->stream_head = req->method == SBX_HTTP_HEAD;
+    return 0;
+}
+
+int sbx_http_stream_write(struct sbx_http_req *req, const void *p, size_t n,
+                          sbx_http_drain_fn *drained, void *ud)
+{
+    struct sbx_http_conn *c = req->conn;
+    struct sbx_buf out = SBX_BUF_INIT;
+    char *data;
+    size_t dlen;
+    int rc;
+
+    if (!c || c->closed)
+        return -EPIPE;
+    if (!c->streaming || c->req != req || c->drain)
+        return -EINVAL;
+    if (c->stream_head || n == 0)
+        return 0;
+    if (c->stream_chunked)
+        rc = sbx_buf_addf(&out, "%zx\r\n", n);
+    else
+        rc = 0;
+    if (rc == 0)
+        rc = sbx_buf_add(&out, p, n);
+    if (rc == 0 && c->stream_chunked)
+        rc = sbx_buf_add(&out, "\r\n", 2);
+    if (rc < 0) {
+        sbx_buf_free(&out);
+        return rc;
+    }
+    data = sbx_buf_detach(&out, &dlen);
+    if (!data)
+        return -ENOMEM;
+    rc = conn_write(c, data, dlen);
+    if (rc < 0)
+        return rc;
+    /* on_write runs later (never inside uv_write) for this write, so a
+     * waiting caller is always woken. */
+    if (c->inflight > SBX_HTTP_STREAM_HWM) {
+        c->drain = drained;
+        c->drain_ud = ud;
+        return SBX_HTTP_STREAM_WAIT;
+    }
+    return 0;
+}
+
+int sbx_http_stream_end(struct sbx_http_req *req)
+{
+    struct sbx_http_conn *c = req->conn;
+    char *data;
+    int rc = 0;
+
+    if (!c || c->closed) {
+        if (c) {
+            c->streaming = false;
+            c->drain = NULL;
+        }
+        return sbx_http_respond(req, 500, NULL, NULL, NULL, 0); /* frees, -EPIPE */
+    }
+    c->streaming = false;
+    c->drain = NULL;
+    if (c->stream_chunked && !c->stream_head) {
+        data = strdup("0\r\n\r\n");
+        rc = data ? conn_write(c, data, 5) : -ENOMEM;
+        if (rc < 0)
+            c->close_after = true;
+    }
+    req_free(req);
+    conn_after_answer(c);
+    return rc;
+}
+
+void sbx_http_stream_abort(struct sbx_http_req *req)
+{
+    struct sbx_http_conn *c = req->conn;
+
+    if (c) {
+        c->streaming = false;
+        c->drain = NULL;
+        if (c->req == req) {
+            c->req = NULL;
+            c->busy = false;
+        }
+    }
+    req_free(req);
+    if (!c)
+        return;
+    if (c->closed)
+        conn_maybe_free(c);
+    else
+        conn_close(c);
 }
 
 /* An answer sent before the request was complete (limits, early rejects):
@@ -794,6 +956,13 @@ static void conn_close(struct sbx_http_conn *c)
         c->req = NULL;
     }
     uv_close(&c->h.handle, on_conn_closed);
+    /* A stream waiting for room learns that there will be none. */
+    if (c->drain) {
+        sbx_http_drain_fn *fn = c->drain;
+
+        c->drain = NULL;
+        fn(c->req, -EPIPE, c->drain_ud);
+    }
 }
 
 static void on_linger_closed(uv_handle_t *h)

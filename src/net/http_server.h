@@ -48,6 +48,9 @@ struct sbx_http_req;
  * of buffering it. Return 0 to go on, or an HTTP status (4xx/5xx) to abort:
  * the server then answers with that status and req->reject_detail. */
 typedef int sbx_http_body_fn(struct sbx_http_req *req, const char *p, size_t n, void *ud);
+/* Releases body_ud: called exactly once when the request is freed, however
+ * that happens (answered, or dropped with its connection mid-body). */
+typedef void sbx_http_body_free_fn(void *ud);
 
 struct sbx_http_req {
     enum sbx_http_method method;
@@ -64,6 +67,7 @@ struct sbx_http_req {
     size_t body_max;               /* default SBX_HTTP_DEFAULT_BODY_MAX */
     sbx_http_body_fn *body_fn;     /* optional streaming sink */
     void *body_ud;
+    sbx_http_body_free_fn *body_free; /* optional, releases body_ud */
     char reject_detail[256];       /* detail for a status returned by body_fn */
     void *route_ud;                /* free for the application */
     struct sbx_http_conn *conn;    /* internal */
@@ -121,6 +125,46 @@ int sbx_http_respond(struct sbx_http_req *req, int status, const char *content_t
 int sbx_http_respond_json(struct sbx_http_req *req, int status, const char *json, size_t len);
 /* Answers {"detail": "<detail>"} with status. */
 int sbx_http_respond_detail(struct sbx_http_req *req, int status, const char *detail);
+/*
+ * Streaming answers: a body produced piece by piece, with backpressure.
+ *
+ * sbx_http_stream_start() sends the status line and headers; the body follows
+ * with chunked transfer encoding, or with Content-Length when content_length
+ * is >= 0 (the caller must then write exactly that many bytes). The request
+ * stays owned by the server until sbx_http_stream_end() or
+ * sbx_http_stream_abort(), one of which must be called exactly once (also
+ * after a failure or a disconnect): that answers the request and frees it.
+ *
+ * sbx_http_stream_write() queues a copy of p. It returns 0 when the caller
+ * may write again at once, SBX_HTTP_STREAM_WAIT when enough is queued (the
+ * write was accepted; `drained` is called later, once, with status 0 when
+ * there is room again), or a negative errno (-EPIPE: the client is gone;
+ * drained is not called). Bytes count as queued until
+ * their write has completed and its callback has run, so queued data never
+ * exceeds SBX_HTTP_STREAM_HWM plus one write, and a stream whose client reads
+ * as fast as it is written still waits once per HWM: it cannot starve the
+ * loop's other connections. drained runs when the queue is down to half the
+ * HWM. If the client disconnects while the caller waits, drained is called
+ * with a negative status (-EPIPE); the caller then ends or aborts the
+ * stream.
+ */
+#define SBX_HTTP_STREAM_WAIT 1
+#define SBX_HTTP_STREAM_HWM ((size_t)1 << 20)
+typedef void sbx_http_drain_fn(struct sbx_http_req *req, int status, void *ud);
+
+/* Returns 0 or a negative errno; on failure the request is still owned by
+ * the server and must be ended or aborted. */
+int sbx_http_stream_start(struct sbx_http_req *req, int status, const char *content_type,
+                          const char *extra_headers, int64_t content_length);
+int sbx_http_stream_write(struct sbx_http_req *req, const void *p, size_t n,
+                          sbx_http_drain_fn *drained, void *ud);
+/* Ends the body (the chunked terminator), answers and frees req. Returns 0,
+ * or -EPIPE if the client went away (req is freed either way). */
+int sbx_http_stream_end(struct sbx_http_req *req);
+/* Gives up mid-body: the connection is closed so that the client sees a
+ * truncated answer, never a complete-looking one. Frees req. */
+void sbx_http_stream_abort(struct sbx_http_req *req);
+
 /* Whether the request's connection is still open. */
 bool sbx_http_req_connected(const struct sbx_http_req *req);
 

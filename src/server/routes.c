@@ -404,6 +404,8 @@ enum route_id {
     R_LIST_FILES,
     R_VSCODE_TOKEN,
     R_UPDATE_MCP,
+    R_UPLOAD,
+    R_DOWNLOAD,
     R_NONE,
 };
 
@@ -418,6 +420,8 @@ static const struct route {
     {"/list_files", SBX_HTTP_POST, R_LIST_FILES},
     {"/vscode/connection_token", SBX_HTTP_GET, R_VSCODE_TOKEN},
     {"/update_mcp_server", SBX_HTTP_POST, R_UPDATE_MCP},
+    {"/upload_file", SBX_HTTP_POST, R_UPLOAD},
+    {"/download_files", SBX_HTTP_GET, R_DOWNLOAD},
 };
 
 /* 0 = found, 404 = no such path, 405 = path exists with another method. */
@@ -472,6 +476,9 @@ int sbx_server_on_headers(struct sbx_http_req *req, char *detail, size_t n, void
         return st;
     }
     req->route_ud = (void *)(uintptr_t)id;
+    /* Uploads stream to disk instead of being buffered (files/transfer.c). */
+    if (id == R_UPLOAD)
+        return sbx_server_upload_headers(s, req, detail, n);
     return 0;
 }
 
@@ -502,6 +509,12 @@ void sbx_server_on_request(struct sbx_http_req *req, void *ud)
         break;
     case R_UPDATE_MCP:
         update_mcp_server(req);
+        break;
+    case R_UPLOAD:
+        sbx_server_upload_done(s, req);
+        break;
+    case R_DOWNLOAD:
+        sbx_server_download(s, req);
         break;
     case R_NONE:
         sbx_http_respond_detail(req, 404, "Not Found");

@@ -38,7 +38,26 @@ struct fx {
     size_t nrequests;
     struct sbx_buf in; /* bytes the client received */
     bool eof;
+    bool stream_body;   /* on_headers installs a body sink with body_free */
+    size_t sunk, freed; /* bytes the sink got, body_free calls */
 };
+
+static int sink_body(struct sbx_http_req *req, const char *p, size_t n, void *ud)
+{
+    struct fx *fx = ud;
+
+    (void)req;
+    (void)p;
+    fx->sunk += n;
+    return 0;
+}
+
+static void sink_free(void *ud)
+{
+    struct fx *fx = ud;
+
+    fx->freed++;
+}
 
 static void answer(struct sbx_http_req *req)
 {
@@ -75,6 +94,11 @@ static int on_headers(struct sbx_http_req *req, char *detail, size_t n, void *ud
 
     if (fx->body_max)
         req->body_max = fx->body_max;
+    if (fx->stream_body) {
+        req->body_fn = sink_body;
+        req->body_free = sink_free;
+        req->body_ud = fx;
+    }
     if (fx->reject) {
         snprintf(detail, n, "Invalid API Key");
         return fx->reject;
@@ -549,6 +573,234 @@ static void test_reason(void **state)
     assert_string_equal(sbx_http_reason(431), "Request Header Fields Too Large");
 }
 
+/* ---- streaming answers ----------------------------------------------------------- */
+
+struct stream_st {
+    struct sbx_http_req *req;
+    size_t sent, total, piece;
+    int waits, drains, last_status;
+    bool done;
+};
+
+static void st_drained(struct sbx_http_req *req, int status, void *ud);
+
+static void st_fill(struct stream_st *st)
+{
+    char chunk[20000];
+    size_t i;
+    int rc;
+
+    while (st->sent < st->total) {
+        size_t n = st->total - st->sent < st->piece ? st->total - st->sent : st->piece;
+
+        for (i = 0; i < n; i++)
+            chunk[i] = (char)((st->sent + i) * 7 % 251);
+        rc = sbx_http_stream_write(st->req, chunk, n, st_drained, st);
+        if (rc < 0) {
+            st->last_status = rc;
+            sbx_http_stream_abort(st->req);
+            st->done = true;
+            return;
+        }
+        st->sent += n;
+        if (rc == SBX_HTTP_STREAM_WAIT) {
+            st->waits++;
+            return;
+        }
+    }
+    assert_int_equal(sbx_http_stream_end(st->req), 0);
+    st->done = true;
+}
+
+static void st_drained(struct sbx_http_req *req, int status, void *ud)
+{
+    struct stream_st *st = ud;
+
+    assert_ptr_equal(req, st->req);
+    st->drains++;
+    st->last_status = status;
+    if (status < 0) {
+        sbx_http_stream_abort(req);
+        st->done = true;
+        return;
+    }
+    st_fill(st);
+}
+
+/* Decodes a chunked body that starts at p; returns bytes consumed (0 when
+ * incomplete). */
+static size_t dechunk(const char *p, size_t len, struct sbx_buf *out)
+{
+    size_t off = 0;
+
+    for (;;) {
+        const char *eol = memmem(p + off, len - off, "\r\n", 2);
+        unsigned long n;
+
+        if (!eol)
+            return 0;
+        n = strtoul(p + off, NULL, 16);
+        off = (size_t)(eol - p) + 2;
+        if (n == 0)
+            return len - off >= 2 ? off + 2 : 0;
+        if (len - off < n + 2)
+            return 0;
+        assert_int_equal(sbx_buf_add(out, p + off, n), 0);
+        assert_memory_equal(p + off + n, "\r\n", 2);
+        off += n + 2;
+    }
+}
+
+static void test_stream_chunked_backpressure(void **state)
+{
+    struct fx *fx = *state;
+    struct stream_st st = {.total = (size_t)5 << 20, .piece = 20000};
+    struct sbx_buf body = SBX_BUF_INIT;
+    const char *hend;
+    size_t i, used = 0;
+    time_t end = time(NULL) + 10;
+
+    fx->mode = ANSWER_MANUAL;
+    SEND(fx, "GET /big HTTP/1.1\r\n\r\n");
+    wait_requests(fx, 1);
+    st.req = fx->queue[0];
+    fx->nqueue = 0;
+    assert_int_equal(sbx_http_stream_start(st.req, 200, "application/zip",
+                                           "Content-Disposition: attachment\r\n", -1), 0);
+    st_fill(&st);
+    /* The client has not read anything: the writer must be waiting, with
+     * at most the high-water mark (plus one piece) queued. */
+    assert_false(st.done);
+    assert_int_equal(st.waits, 1);
+    assert_true(st.sent <= SBX_HTTP_STREAM_HWM + st.piece);
+    while (!used) {
+        if (time(NULL) > end)
+            fail_msg("stream did not finish: sent %zu", st.sent);
+        pump(fx);
+        hend = strstr(fx->in.ptr, "\r\n\r\n");
+        if (st.done && hend) {
+            sbx_buf_reset(&body);
+            used = dechunk(hend + 4, fx->in.len - (size_t)(hend + 4 - fx->in.ptr), &body);
+        }
+    }
+    assert_non_null(strstr(fx->in.ptr, "Transfer-Encoding: chunked\r\n"));
+    assert_non_null(strstr(fx->in.ptr, "Content-Disposition: attachment\r\n"));
+    assert_true(st.waits > 1);
+    assert_int_equal(st.drains, st.waits);
+    assert_int_equal(st.last_status, 0);
+    assert_int_equal(body.len, st.total);
+    for (i = 0; i < body.len; i++)
+        if (body.ptr[i] != (char)(i * 7 % 251))
+            fail_msg("byte %zu differs", i);
+    /* keep-alive: the connection serves the next request */
+    sbx_buf_reset(&fx->in);
+    fx->mode = ANSWER_NOW;
+    SEND(fx, "GET /next HTTP/1.1\r\n\r\n");
+    expect_ok(fx, "GET /next q= cl=-1 ch=0 b=");
+    sbx_buf_free(&body);
+}
+
+static void test_stream_content_length(void **state)
+{
+    struct fx *fx = *state;
+    struct stream_st st = {.total = 30000, .piece = 1000};
+    struct sbx_buf head = SBX_BUF_INIT, body = SBX_BUF_INIT;
+
+    fx->mode = ANSWER_MANUAL;
+    SEND(fx, "GET /cl HTTP/1.1\r\n\r\n");
+    wait_requests(fx, 1);
+    st.req = fx->queue[0];
+    fx->nqueue = 0;
+    assert_int_equal(sbx_http_stream_start(st.req, 200, NULL, NULL, 30000), 0);
+    st_fill(&st);
+    assert_true(st.done);
+    assert_int_equal(next_response(fx, &head, &body), 200);
+    assert_non_null(strstr(head.ptr, "Content-Length: 30000\r\n"));
+    assert_null(strstr(head.ptr, "chunked"));
+    assert_int_equal(body.len, 30000);
+    sbx_buf_free(&head);
+    sbx_buf_free(&body);
+}
+
+static void test_stream_client_disconnects(void **state)
+{
+    struct fx *fx = *state;
+    struct stream_st st = {.total = (size_t)64 << 20, .piece = 20000};
+    int i;
+
+    fx->mode = ANSWER_MANUAL;
+    SEND(fx, "GET /gone HTTP/1.1\r\n\r\n");
+    wait_requests(fx, 1);
+    st.req = fx->queue[0];
+    fx->nqueue = 0;
+    assert_int_equal(sbx_http_stream_start(st.req, 200, NULL, NULL, -1), 0);
+    st_fill(&st);
+    for (i = 0; i < 20 && st.waits < 3; i++)
+        sbx_loop_run_once(fx->loop); /* fills the socket buffer */
+    assert_false(st.done);
+    sbx_fd_close(fx->client);
+    fx->client = -1;
+    fx->eof = true;
+    for (i = 0; i < 50 && !st.done; i++)
+        sbx_loop_run_once(fx->loop);
+    assert_true(st.done);
+    assert_true(st.last_status < 0);
+    assert_true(st.sent < st.total);
+}
+
+static void test_stream_server_closes(void **state)
+{
+    struct fx *fx = *state;
+    struct stream_st st = {.total = (size_t)64 << 20, .piece = 20000};
+    int i;
+
+    fx->mode = ANSWER_MANUAL;
+    SEND(fx, "GET /x HTTP/1.1\r\n\r\n");
+    wait_requests(fx, 1);
+    st.req = fx->queue[0];
+    fx->nqueue = 0;
+    assert_int_equal(sbx_http_stream_start(st.req, 200, NULL, NULL, -1), 0);
+    st_fill(&st);
+    assert_false(st.done);
+    sbx_http_server_close(fx->srv);
+    fx->srv = NULL;
+    for (i = 0; i < 10 && !st.done; i++)
+        sbx_loop_run_once(fx->loop);
+    assert_true(st.done);
+    assert_int_equal(st.last_status, -EPIPE);
+}
+
+static void test_body_free_on_disconnect(void **state)
+{
+    struct fx *fx = *state;
+    int i;
+
+    fx->stream_body = true;
+    SEND(fx, "POST /up HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789");
+    for (i = 0; i < 5; i++)
+        pump(fx);
+    assert_int_equal(fx->sunk, 10);
+    assert_int_equal(fx->freed, 0);
+    sbx_fd_close(fx->client);
+    fx->client = -1;
+    fx->eof = true;
+    for (i = 0; i < 10 && !fx->freed; i++)
+        sbx_loop_run_once(fx->loop);
+    assert_int_equal(fx->freed, 1);
+    assert_int_equal(fx->nrequests, 0);
+}
+
+static void test_body_free_on_answer(void **state)
+{
+    struct fx *fx = *state;
+
+    fx->stream_body = true;
+    SEND(fx, "POST /up HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    expect_ok(fx, "POST /up q= cl=3 ch=0 b=");
+    assert_int_equal(fx->sunk, 3);
+    assert_int_equal(fx->freed, 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, up, down)
@@ -572,6 +824,12 @@ int main(void)
         T(test_connection_close_header),
         T(test_answer_after_client_closed),
         T(test_close_server_with_pending_request),
+        T(test_stream_chunked_backpressure),
+        T(test_stream_content_length),
+        T(test_stream_client_disconnects),
+        T(test_stream_server_closes),
+        T(test_body_free_on_disconnect),
+        T(test_body_free_on_answer),
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_reason),
