@@ -736,6 +736,22 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (!r->body_fn)
         r->body.max = r->body_max + 1;
+    /* curl and others wait (a second, for curl) for this before sending a
+     * large body; the request was accepted, so say so at once. */
+    {
+        const char *expect = sbx_http_req_header(r, "Expect");
+
+        if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_major == 1 &&
+            p->http_minor >= 1 && (r->content_length > 0 || r->chunked)) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            char *msg = malloc(sizeof(cont) - 1);
+
+            if (!msg)
+                return -1;
+            memcpy(msg, cont, sizeof(cont) - 1);
+            conn_write(c, msg, sizeof(cont) - 1);
+        }
+    }
     return 0;
 }
 

@@ -329,6 +329,25 @@ def test_pipelined_requests(module_server, tmp_path):
     assert r3[0] == 200 and json.loads(r3[2]) == {"status": "ok"}
 
 
+def test_expect_100_continue(module_server):
+    """A client that asks (curl does for large bodies) is told to send the body at once."""
+    body = json.dumps({"action": {"action": "run", "args": {"command": "echo continued"},
+                                  "timeout": 30.0}}).encode()
+    s = raw_connect(module_server)
+    try:
+        s.sendall(b"POST /execute_action HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        fp = s.makefile("rb")
+        assert fp.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert fp.readline() == b"\r\n"
+        s.sendall(body)
+        st, _, payload = read_http_response(fp)
+    finally:
+        s.close()
+    assert st == 200
+    assert json.loads(payload)["content"] == "continued"
+
+
 # ------------------------------------------------------------------ auth
 
 def test_auth_session_api_key(start_server):
