@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
 struct sbx_loop {
@@ -12,6 +13,7 @@ struct sbx_watch {
     uv_poll_t h;
     sbx_watch_fn *cb;
     void *ud;
+    int events; /* as last set: a repeated set costs no epoll_ctl */
 };
 
 struct sbx_timer {
@@ -121,6 +123,7 @@ struct sbx_watch *sbx_watch_new(struct sbx_loop *l, int fd, int events, sbx_watc
     w->h.data = w;
     w->cb = cb;
     w->ud = ud;
+    w->events = -1;
     rc = sbx_watch_set(w, events);
     if (rc < 0) {
         sbx_err_set(err, rc, "watch fd %d: %s", fd, uv_strerror(rc));
@@ -134,6 +137,9 @@ int sbx_watch_set(struct sbx_watch *w, int events)
 {
     int uv_ev = 0;
 
+    if (events == w->events)
+        return 0;
+    w->events = events;
     if (!events)
         return uv_poll_stop(&w->h);
     if (events & SBX_WATCH_READ)
@@ -141,6 +147,23 @@ int sbx_watch_set(struct sbx_watch *w, int events)
     if (events & SBX_WATCH_WRITE)
         uv_ev |= UV_WRITABLE;
     return uv_poll_start(&w->h, uv_ev, on_poll);
+}
+
+int sbx_watch_flush(struct sbx_watch *w, int fd, struct sbx_buf *out)
+{
+    while (out->len) {
+        ssize_t n = write(fd, out->ptr, out->len);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return -errno;
+            break;
+        }
+        sbx_buf_consume(out, (size_t)n);
+    }
+    return w ? sbx_watch_set(w, SBX_WATCH_READ | (out->len ? SBX_WATCH_WRITE : 0)) : 0;
 }
 
 void sbx_watch_close(struct sbx_watch *w)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/buf.h"
 #include "sbx/err.h"
 
 struct sbx_loop;
@@ -45,6 +46,11 @@ struct uv_loop_s *sbx__loop_uv(struct sbx_loop *l);
 struct sbx_watch *sbx_watch_new(struct sbx_loop *l, int fd, int events, sbx_watch_fn *cb,
                                 void *ud, struct sbx_err *err);
 int sbx_watch_set(struct sbx_watch *w, int events);
+/* Writes what out holds to the non-blocking fd w watches, consuming what was
+ * written, and makes w wait for WRITE while something is left (READ stays
+ * on). Returns 0, or a negative errno when the fd failed (out is then left
+ * as it is). */
+int sbx_watch_flush(struct sbx_watch *w, int fd, struct sbx_buf *out);
 void sbx_watch_close(struct sbx_watch *w);
 
 struct sbx_timer *sbx_timer_new(struct sbx_loop *l, sbx_timer_fn *cb, void *ud,

@@ -64,7 +64,6 @@ struct sbx_bash {
     struct sbx_timer *timer;
     struct sbx_screen *screen;
     struct sbx_buf inq; /* input not yet written to the pty */
-    int watch_events;
 
     sbx_bash_ready_fn *ready;
     void *ready_ud;
@@ -181,31 +180,10 @@ static void kill_session(pid_t sid, int sig)
 
 /* ---- the pty ---------------------------------------------------------- */
 
-static void update_watch(struct sbx_bash *b)
-{
-    int ev = SBX_WATCH_READ | (b->inq.len ? SBX_WATCH_WRITE : 0);
-
-    if (b->watch && ev != b->watch_events) {
-        sbx_watch_set(b->watch, ev);
-        b->watch_events = ev;
-    }
-}
-
 static void flush_input(struct sbx_bash *b)
 {
-    while (b->inq.len && b->master >= 0) {
-        ssize_t w = write(b->master, b->inq.ptr, b->inq.len);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                sbx_buf_reset(&b->inq); /* the slave is gone */
-            break;
-        }
-        sbx_buf_consume(&b->inq, (size_t)w);
-    }
-    update_watch(b);
+    if (b->master >= 0 && sbx_watch_flush(b->watch, b->master, &b->inq) < 0)
+        sbx_buf_reset(&b->inq); /* the slave is gone */
 }
 
 static int send_input(struct sbx_bash *b, const char *p, size_t n)
@@ -921,7 +899,6 @@ static int spawn_bash(struct sbx_bash *b, struct sbx_err *err)
     b->prev_status = ST_NONE;
     sbx_buf_reset(&b->prev_output);
     sbx_screen_clear(b->screen);
-    b->watch_events = SBX_WATCH_READ;
     b->watch = sbx_watch_new(b->loop, master, SBX_WATCH_READ, on_pty, b, err);
     if (!b->watch) {
         kill(-pid, SIGKILL);

@@ -59,7 +59,6 @@ struct sbx_ipython {
     pid_t pid;
     int fd;
     struct sbx_watch *watch;
-    int watch_events;
     bool ready;            /* the driver said hello */
     unsigned pending;      /* results owed by the driver */
     struct sbx_buf in, out;
@@ -145,16 +144,6 @@ static void finish(struct sbx_ipython *k, struct sbx_obs *o)
 
 /* ---- the interpreter ------------------------------------------------------ */
 
-static void update_watch(struct sbx_ipython *k)
-{
-    int ev = SBX_WATCH_READ | (k->out.len ? SBX_WATCH_WRITE : 0);
-
-    if (k->watch && ev != k->watch_events) {
-        sbx_watch_set(k->watch, ev);
-        k->watch_events = ev;
-    }
-}
-
 /* The channel is unusable: stop using it and make sure the process goes;
  * its exit (child_exited) resets the state. */
 static void channel_broken(struct sbx_ipython *k)
@@ -175,19 +164,8 @@ static void channel_broken(struct sbx_ipython *k)
 
 static void flush_out(struct sbx_ipython *k)
 {
-    while (k->out.len && k->fd >= 0) {
-        ssize_t w = write(k->fd, k->out.ptr, k->out.len);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                channel_broken(k);
-            break;
-        }
-        sbx_buf_consume(&k->out, (size_t)w);
-    }
-    update_watch(k);
+    if (k->fd >= 0 && sbx_watch_flush(k->watch, k->fd, &k->out) < 0)
+        channel_broken(k);
 }
 
 static int send_json(struct sbx_ipython *k, const struct sbx_json *msg)
@@ -463,7 +441,6 @@ static int spawn_kernel(struct sbx_ipython *k, struct sbx_err *err)
     sbx_buf_reset(&k->in);
     sbx_buf_reset(&k->out);
     sbx_buf_reset(&k->early);
-    k->watch_events = SBX_WATCH_READ;
     k->watch = sbx_watch_new(k->loop, k->fd, SBX_WATCH_READ, on_chan, k, err);
     if (!k->watch) {
         channel_broken(k);
