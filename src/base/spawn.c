@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -79,6 +81,53 @@ static void __attribute__((noreturn)) child(const struct sbx_spawn_opts *o, int 
         child_fail(errfd, SBX_SPAWN_STEP_CHDIR, errno);
     execve(o->path, o->argv, o->envp ? o->envp : environ);
     child_fail(errfd, SBX_SPAWN_STEP_EXEC, errno);
+}
+
+static bool env_named(const char *entry, const char *const *names, bool with_value)
+{
+    size_t n;
+
+    for (; names && *names; names++) {
+        n = with_value ? strcspn(*names, "=") : strlen(*names);
+        if (strncmp(entry, *names, n) == 0 && entry[n] == '=')
+            return true;
+    }
+    return false;
+}
+
+char **sbx_env_new(const char *const *unset, const char *const *set)
+{
+    size_t n = 0, ns = 0, k = 0, i;
+    char **env;
+
+    while (environ[n])
+        n++;
+    while (set && set[ns])
+        ns++;
+    env = calloc(n + ns + 1, sizeof(*env));
+    if (!env)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        if (env_named(environ[i], unset, false) || env_named(environ[i], set, true))
+            continue;
+        if (!(env[k++] = strdup(environ[i])))
+            goto fail;
+    }
+    for (i = 0; i < ns; i++)
+        if (!(env[k++] = strdup(set[i])))
+            goto fail;
+    env[k] = NULL;
+    return env;
+fail:
+    sbx_env_free(env);
+    return NULL;
+}
+
+void sbx_env_free(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
 }
 
 pid_t sbx_spawn(const struct sbx_spawn_opts *o, struct sbx_err *err)

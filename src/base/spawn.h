@@ -39,6 +39,13 @@ struct sbx_spawn_opts {
     size_t ngroups;
 };
 
+/* A new environment for a child: the process's environ without the
+ * variables named in unset (NULL-terminated, may be NULL), then the
+ * "NAME=value" strings of set (NULL-terminated, may be NULL), which replace
+ * variables of the same name. NULL when out of memory. */
+char **sbx_env_new(const char *const *unset, const char *const *set);
+void sbx_env_free(char **env);
+
 /* Starts the child; returns its pid, or a negative errno with err naming the
  * step that failed. */
 pid_t sbx_spawn(const struct sbx_spawn_opts *o, struct sbx_err *err);

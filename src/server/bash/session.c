@@ -791,49 +791,30 @@ static void on_timer(struct sbx_timer *t, void *ud)
     evaluate(b);
 }
 
+/* The server's environment, minus its session key (the server's, not the
+ * agent's), with TERM and, for `su <user> -`, the user's HOME, USER, LOGNAME
+ * and SHELL. */
 static char **build_env(const struct sbx_bash *b)
 {
-    extern char **environ;
-    size_t n = 0, k = 0, i;
+    static const char *const unset[] = {"SESSION_API_KEY", NULL};
+    struct sbx_buf home = SBX_BUF_INIT, user = SBX_BUF_INIT, logname = SBX_BUF_INIT;
+    const char *set[6] = {"TERM=xterm", NULL};
     char **env;
 
-    while (environ[n])
-        n++;
-    env = calloc(n + 8, sizeof(*env));
-    if (!env)
-        return NULL;
-    for (i = 0; i < n; i++) {
-        const char *e = environ[i];
-
-        /* The session key is the server's, not the agent's. */
-        if (!strncmp(e, "SESSION_API_KEY=", 16) || !strncmp(e, "TERM=", 5) ||
-            (b->opts.switch_user &&
-             (!strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) ||
-              !strncmp(e, "LOGNAME=", 8) || !strncmp(e, "SHELL=", 6))))
-            continue;
-        env[k++] = strdup(e);
-    }
-    env[k++] = strdup("TERM=xterm");
     if (b->opts.switch_user) {
-        struct sbx_buf s = SBX_BUF_INIT;
-
-        sbx_buf_addf(&s, "HOME=%s", b->home ? b->home : "/");
-        env[k++] = sbx_buf_detach(&s, NULL);
-        sbx_buf_addf(&s, "USER=%s", b->username ? b->username : "");
-        env[k++] = sbx_buf_detach(&s, NULL);
-        sbx_buf_addf(&s, "LOGNAME=%s", b->username ? b->username : "");
-        env[k++] = sbx_buf_detach(&s, NULL);
-        env[k++] = strdup("SHELL=/bin/bash");
+        sbx_buf_addf(&home, "HOME=%s", b->home ? b->home : "/");
+        sbx_buf_addf(&user, "USER=%s", b->username ? b->username : "");
+        sbx_buf_addf(&logname, "LOGNAME=%s", b->username ? b->username : "");
+        set[1] = home.ptr;
+        set[2] = user.ptr;
+        set[3] = logname.ptr;
+        set[4] = "SHELL=/bin/bash";
     }
-    env[k] = NULL;
+    env = sbx_env_new(unset, set);
+    sbx_buf_free(&home);
+    sbx_buf_free(&user);
+    sbx_buf_free(&logname);
     return env;
-}
-
-static void free_env(char **env)
-{
-    for (size_t i = 0; env && env[i]; i++)
-        free(env[i]);
-    free(env);
 }
 
 static int spawn_bash(struct sbx_bash *b, struct sbx_err *err)
@@ -881,7 +862,7 @@ static int spawn_bash(struct sbx_bash *b, struct sbx_err *err)
     so.groups = b->groups;
     so.ngroups = b->opts.ngroups;
     pid = sbx_spawn(&so, err);
-    free_env(env);
+    sbx_env_free(env);
     env = NULL;
     if (pid < 0) {
         rc = (int)pid;
@@ -912,7 +893,7 @@ static int spawn_bash(struct sbx_bash *b, struct sbx_err *err)
     sbx_buf_free(&setup);
     return rc;
 fail:
-    free_env(env);
+    sbx_env_free(env);
     sbx_fd_close(slave);
     sbx_fd_close(master);
     return rc;

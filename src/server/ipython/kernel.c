@@ -316,50 +316,23 @@ static char *find_python(const struct sbx_ipython *k, size_t *pos)
     }
 }
 
+/* The server's environment without its session key; as another user, with
+ * that user's HOME (and no USER/LOGNAME of the server's). */
 static char **build_env(const struct sbx_ipython *k)
 {
-    extern char **environ;
-    size_t n = 0, j = 0, i;
+    static const char *const unset_plain[] = {"SESSION_API_KEY", NULL};
+    static const char *const unset_user[] = {"SESSION_API_KEY", "USER", "LOGNAME", NULL};
+    struct sbx_buf home = SBX_BUF_INIT;
+    const char *set[2] = {NULL, NULL};
     char **env;
-    bool sw = k->opts.switch_user;
 
-    while (environ[n])
-        n++;
-    env = calloc(n + 8, sizeof(*env));
-    if (!env)
-        return NULL;
-    for (i = 0; i < n; i++) {
-        const char *e = environ[i];
-
-        /* The session key is the server's, not the agent's. */
-        if (!strncmp(e, "SESSION_API_KEY=", 16) ||
-            (sw && (!strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) ||
-                    !strncmp(e, "LOGNAME=", 8))))
-            continue;
-        if (!(env[j++] = strdup(e)))
-            goto fail;
+    if (k->opts.switch_user) {
+        sbx_buf_addf(&home, "HOME=%s", k->home ? k->home : "/");
+        set[0] = home.ptr;
     }
-    if (sw) {
-        struct sbx_buf s = SBX_BUF_INIT;
-
-        sbx_buf_addf(&s, "HOME=%s", k->home ? k->home : "/");
-        if (!(env[j++] = sbx_buf_detach(&s, NULL)))
-            goto fail;
-    }
-    env[j] = NULL;
+    env = sbx_env_new(k->opts.switch_user ? unset_user : unset_plain, set);
+    sbx_buf_free(&home);
     return env;
-fail:
-    for (i = 0; i < j; i++)
-        free(env[i]);
-    free(env);
-    return NULL;
-}
-
-static void free_env(char **env)
-{
-    for (size_t i = 0; env && env[i]; i++)
-        free(env[i]);
-    free(env);
 }
 
 /* Starts the interpreter; done gets an error observation from the caller
@@ -406,7 +379,7 @@ static int spawn_kernel(struct sbx_ipython *k, struct sbx_err *err)
             break;
         sbx_log(SBX_LOG_DEBUG, "ipython: %s", serr.msg);
     }
-    free_env(env);
+    sbx_env_free(env);
     env = NULL;
     if (!k->python && serr.code) {
         rc = sbx_err_set(err, serr.code, "no python3 on PATH could be started as the session "
