@@ -299,6 +299,21 @@ static int conn_write(struct sbx_http_conn *c, char *data, size_t len)
     return 0;
 }
 
+/* Writes what out holds (taking it) when rc, the status of building it, is
+ * 0; frees it otherwise. Returns rc or the write's status. */
+static int conn_write_buf(struct sbx_http_conn *c, struct sbx_buf *out, int rc)
+{
+    char *data;
+    size_t dlen;
+
+    if (rc < 0) {
+        sbx_buf_free(out);
+        return rc;
+    }
+    data = sbx_buf_detach(out, &dlen);
+    return data ? conn_write(c, data, dlen) : -ENOMEM;
+}
+
 static int build_response(struct sbx_buf *out, int status, const char *content_type,
                           const char *extra_headers, const void *body, size_t len,
                           bool keep_alive, bool head)
@@ -418,8 +433,6 @@ int sbx_http_stream_start(struct sbx_http_req *req, int status, const char *cont
 {
     struct sbx_http_conn *c = req->conn;
     struct sbx_buf out = SBX_BUF_INIT;
-    char *data;
-    size_t dlen;
     bool keep;
     int rc;
 
@@ -440,14 +453,7 @@ int sbx_http_stream_start(struct sbx_http_req *req, int status, const char *cont
     if (rc == 0)
         rc = sbx_buf_addf(&out, "Connection: %s\r\n%s\r\n", keep ? "keep-alive" : "close",
                           extra_headers ? extra_headers : "");
-    if (rc < 0) {
-        sbx_buf_free(&out);
-        return rc;
-    }
-    data = sbx_buf_detach(&out, &dlen);
-    if (!data)
-        return -ENOMEM;
-    rc = conn_write(c, data, dlen);
+    rc = conn_write_buf(c, &out, rc);
     if (rc < 0)
         return rc;
     c->streaming = true;
@@ -461,8 +467,6 @@ int sbx_http_stream_write(struct sbx_http_req *req, const void *p, size_t n,
 {
     struct sbx_http_conn *c = req->conn;
     struct sbx_buf out = SBX_BUF_INIT;
-    char *data;
-    size_t dlen;
     int rc;
 
     if (!c || c->closed)
@@ -479,14 +483,7 @@ int sbx_http_stream_write(struct sbx_http_req *req, const void *p, size_t n,
         rc = sbx_buf_add(&out, p, n);
     if (rc == 0 && c->stream_chunked)
         rc = sbx_buf_add(&out, "\r\n", 2);
-    if (rc < 0) {
-        sbx_buf_free(&out);
-        return rc;
-    }
-    data = sbx_buf_detach(&out, &dlen);
-    if (!data)
-        return -ENOMEM;
-    rc = conn_write(c, data, dlen);
+    rc = conn_write_buf(c, &out, rc);
     if (rc < 0)
         return rc;
     /* on_write runs later (never inside uv_write) for this write, so a
