@@ -352,9 +352,24 @@ int sbx_multipart_feed(struct sbx_multipart *m, const char *p, size_t n)
         case ST_PREAMBLE:
         case ST_BODY:
             if (m->k == 0) {
-                const char *cr = memchr(p + i, '\r', n - i);
-                size_t span = cr ? (size_t)(cr - (p + i)) : n - i;
+                /* One search for the whole delimiter (binary data has a
+                 * '\r' every 256 bytes); only a possible start of one in
+                 * the last dlen-1 bytes goes through the byte-wise match. */
+                const char *d = memmem(p + i, n - i, m->delim, m->dlen);
+                size_t tail, span;
+                const char *cr;
 
+                if (d) {
+                    rc = emit(m, p + i, (size_t)(d - (p + i)));
+                    if (rc)
+                        return rc;
+                    i = (size_t)(d - p) + m->dlen;
+                    m->state = ST_AFTER;
+                    break;
+                }
+                tail = n - i > m->dlen - 1 ? n - (m->dlen - 1) : i;
+                cr = memchr(p + tail, '\r', n - tail);
+                span = cr ? (size_t)(cr - (p + i)) : n - i;
                 rc = emit(m, p + i, span);
                 if (rc)
                     return rc;
