@@ -210,6 +210,7 @@ int sbx_server_start(struct sbx_server *s, struct sbx_loop *loop, struct sbx_err
             .home = s->user.home,
             .cwd = c->working_dir,
             .agent_skills = sbx_server_has_plugin(s, "agent_skills"),
+            .editor = s->editor,
         };
 
         s->ipython = sbx_ipython_new(loop, &io, err);

@@ -272,6 +272,108 @@ def test_kernel_runs_as_session_user(start_server, tmp_path):
         assert out == f"1234 {ws} /home/sbxtest"
         assert body(c, "open('mine.txt', 'w').write('x')") == "1"
         assert os.stat(os.path.join(ws, "mine.txt")).st_uid == 1234
+        # file_editor runs in the server, but what it creates is the user's
+        fe = os.path.join(ws, "fe.txt")
+        assert "File created successfully" in body(
+            c, f"print(file_editor(command='create', path={fe!r}, file_text='x'))")
+        assert os.stat(fe).st_uid == 1234
         srv.stop()
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+# ---- agent_skills: file_editor(...) in the kernel (protocol 4.5) --------------------------
+
+ACI_RE = re.compile(r"<oh_aci_output_(?P<id>[0-9a-f]{32})>\n(?P<json>.*)\n"
+                    r"</oh_aci_output_(?P=id)>\Z", re.S)
+
+
+def aci(c, code):
+    """A cell that prints one file_editor(...) result: its JSON, keys in order."""
+    import json
+    out = body(c, code)
+    m = ACI_RE.match(out)
+    assert m, out
+    d = json.loads(m.group("json"))
+    # openhands-aci writes '"key": value' pairs joined by ',' (no space)
+    assert m.group("json").startswith('{"output": ')
+    return d
+
+
+def test_file_editor_create_view_and_shared_undo(jserver, jc, tmp_path):
+    p = str(tmp_path / "fe.txt")
+    d = aci(jc, f"print(file_editor(command='create', path={p!r}, file_text='x\\n'))")
+    assert list(d) == ["output", "error", "path", "prev_exist", "old_content", "new_content",
+                       "formatted_output_and_error"]
+    assert d == {"output": f"File created successfully at: {p}", "error": None, "path": p,
+                 "prev_exist": False, "old_content": None, "new_content": "x\n",
+                 "formatted_output_and_error": f"File created successfully at: {p}"}
+    assert open(p).read() == "x\n"
+
+    d = aci(jc, f"print(file_editor(command='view', path={p!r}))")
+    view = f"Here's the result of running `cat -n` on {p}:\n     1\tx\n     2\t\n"
+    assert d["output"] == d["formatted_output_and_error"] == view
+    assert d["prev_exist"] is True and d["old_content"] is None and d["error"] is None
+
+    d = aci(jc, f"r = file_editor(command='str_replace', path={p!r}, old_str='x', new_str='y')"
+                "\nprint(r)")
+    assert d["old_content"] == "x\n" and d["new_content"] == "y\n"
+    assert d["output"].startswith(f"The file {p} has been edited. ")
+    assert open(p).read() == "y\n"
+
+    # the `edit` action's undo pops the kernel's str_replace: one history
+    st, obs = jc.post_action({"action": "edit", "args": {"path": p, "command": "undo_edit"}},
+                             timeout=60.0)
+    assert st == 200 and obs["observation"] == "edit", obs
+    assert obs["content"].startswith(f"Last edit to {p} undone successfully.")
+    assert open(p).read() == "x\n"
+    # and the other way round: the create is the next entry
+    d = aci(jc, f"print(file_editor(command='undo_edit', path={p!r}))")
+    assert d["output"].startswith(f"Last edit to {p} undone successfully.")
+    d = aci(jc, f"print(file_editor(command='undo_edit', path={p!r}))")
+    assert d["formatted_output_and_error"] == f"ERROR:\nNo edit history found for {p}."
+
+    d = aci(jc, f"print(file_editor(command='view', path={p!r}, view_range=[1, 1]))")
+    assert d["output"] == f"Here's the result of running `cat -n` on {p}:\n     1\tx\n"
+
+
+def test_file_editor_errors(jserver, jc):
+    with open(os.path.join(jserver.workdir, "rel.txt"), "w") as f:
+        f.write("r\n")
+    d = aci(jc, "print(file_editor(command='view', path='rel.txt'))")
+    msg = ("Invalid `path` parameter: rel.txt. The path should be an absolute path, "
+           "starting with `/`.")  # no "Maybe you meant": the kernel's editor has no root
+    assert d == {"output": None, "error": msg, "formatted_output_and_error": "ERROR:\n" + msg}
+    rel = os.path.join(jserver.workdir, "rel.txt")
+    d = aci(jc, f"print(file_editor(command='frob', path={rel!r}))")
+    assert d["formatted_output_and_error"].startswith("ERROR:\nUnrecognized command frob.")
+    d = aci(jc, f"print(file_editor(command='view', path={jserver.workdir!r}))")
+    assert d["error"] == "" and d["output"].startswith("Here's the files and directories")
+    # Only from a cell's main thread; the kernel and the channel survive.
+    out = body(jc, "import threading\nerr = []\n"
+                   "def f():\n"
+                   "    try:\n        file_editor(command='view', path='/')\n"
+                   "    except RuntimeError as e:\n        err.append(str(e))\n"
+                   "t = threading.Thread(target=f); t.start(); t.join()\nprint(err)")
+    assert "main thread of a running cell" in out
+    assert body(jc, "print(6 * 7)") == "42"
+
+
+def test_file_editor_undefined_without_agent_skills(start_server):
+    srv = start_server(extra_args=["--plugins", "jupyter"])
+    c = srv.client()
+    out = body(c, "print(file_editor(command='view', path='/'))")
+    assert "NameError: name 'file_editor' is not defined" in out, out
+    c.close()
+
+
+def test_file_editor_in_a_timed_out_loop(jc, tmp_path):
+    """Interrupts land between round trips: no frame is left half read."""
+    p = str(tmp_path / "loop.txt")
+    with open(p, "w") as f:
+        f.write("a\n")
+    obs = cell(jc, f"while True:\n    file_editor(command='view', path={p!r})", timeout=1)
+    assert obs["content"].startswith("[Execution timed out (1 seconds).]"), obs
+    assert body(jc, "print(6 * 7)") == "42"
+    d = aci(jc, f"print(file_editor(command='view', path={p!r}))")
+    assert d["output"].endswith("     1\ta\n     2\t\n")

@@ -12,11 +12,25 @@
 # and nothing the user writes can corrupt a frame.
 #
 #   driver -> server  {"t": "hello", "executable": sys.executable}
-#   server -> driver  {"code": str, "cwd": str|null, "init": str}
+#   server -> driver  {"code": str, "cwd": str|null, "init": str,
+#                      "agent_skills": bool}
 #   driver -> server  {"t": "result", "text": str, "images": [base64 PNG]}
 #
 # Exactly one result per cell. SIGINT interrupts the running cell
 # (KeyboardInterrupt) and is ignored between cells.
+#
+# With "agent_skills", the namespace gets file_editor(...) (openhands-aci's
+# agent skill) before the first cell; it runs in sbx-server's own editor, so
+# its undo history is the `edit` action's. While a cell runs, and only from
+# the main thread, a call is one round trip that the server answers at once:
+#
+#   driver -> server  {"t": "editor", "args": {"command", "path", "file_text",
+#                      "view_range", "old_str", "new_str", "insert_line"}}
+#   server -> driver  {"t": "editor_result", "output": str, "error": bool,
+#                      "old_content": str|null, "new_content": str|null}
+#
+# A SIGINT during the round trip is held until the answer is in, so a frame
+# is never left half read.
 
 import ast
 import base64
@@ -30,6 +44,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import uuid
 import warnings
 
 _MAX_TEXT = 16 << 20  # bytes of output kept per cell (head and tail)
@@ -131,12 +146,91 @@ class Driver(object):
         self.count = 0
         self.in_cell = False
         self.initialized = False
+        self.skills = False
+        self.held_sigint = False
         self.outputs = []
 
     # -- SIGINT: only while user code runs ---------------------------------
     def on_sigint(self, signum, frame):
         if self.in_cell:
             raise KeyboardInterrupt
+        if self.in_cell is None:  # an editor round trip: raise after it
+            self.held_sigint = True
+
+    # -- agent skills: file_editor, run by sbx-server ----------------------
+    def editor(self, args):
+        """One request to the server's editor; its editor_result frame."""
+        if self.in_cell is not True or threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("file_editor can only be called from the main thread of a "
+                               "running cell")
+        self.in_cell = None
+        self.held_sigint = False
+        try:
+            self.chan.send({"t": "editor", "args": args})
+            reply = self.chan.recv()
+        finally:
+            self.in_cell = True
+        if self.held_sigint:
+            self.held_sigint = False
+            raise KeyboardInterrupt
+        if not isinstance(reply, dict) or reply.get("t") != "editor_result":
+            raise RuntimeError("file_editor: unexpected answer from sbx-server")
+        return reply
+
+    def install_skills(self):
+        drv = self
+
+        def text(name, v):
+            if name == "path":
+                v = os.fsdecode(os.fspath(v))  # TypeError for None, as Path(None)
+            elif v is None:
+                return None
+            elif not isinstance(v, str):
+                v = str(v)
+            if "\0" in v:
+                raise ValueError("file_editor: `%s` contains a NUL character" % name)
+            # lone surrogates cannot travel as UTF-8 JSON
+            return v.encode("utf-8", "replace").decode("utf-8")
+
+        def file_editor(command, path, file_text=None, view_range=None, old_str=None,
+                        new_str=None, insert_line=None, enable_linting=False):
+            """openhands-aci's file_editor agent skill (linting is not supported)."""
+            path = text("path", path)
+            vr = view_range
+            if vr is not None:
+                try:
+                    vr = json.loads(json.dumps(vr))
+                except (TypeError, ValueError):
+                    vr = str(vr)
+            args = {"command": str(command), "path": path,
+                    "file_text": text("file_text", file_text),
+                    "old_str": text("old_str", old_str), "new_str": text("new_str", new_str),
+                    "insert_line": None if insert_line is None else str(insert_line),
+                    "view_range": vr}
+            r = drv.editor(args)
+            if r.get("error"):
+                msg = r.get("output") or ""
+                if not path.startswith("/"):
+                    # the kernel's OHEditor has no workspace root: no hint
+                    cut = msg.find("`/`. Maybe you meant ")
+                    if cut >= 0:
+                        msg = msg[:cut + 4]
+                res = [("output", None), ("error", msg)]
+                shown = "ERROR:\n" + msg
+            else:
+                shown = r.get("output") or ""
+                err = "" if command == "view" and os.path.isdir(path) else None
+                res = [("output", shown), ("error", err), ("path", str(_PurePath(path))),
+                       ("prev_exist", command != "create"),
+                       ("old_content", r.get("old_content")),
+                       ("new_content", r.get("new_content"))]
+            marker = uuid.uuid4().hex
+            body = ("{" + ",".join('"%s": %s' % (k, json.dumps(v)) for k, v in res)
+                    + ', "formatted_output_and_error": ' + json.dumps(shown) + "}")
+            return "<oh_aci_output_%s>\n%s\n</oh_aci_output_%s>" % (marker, body, marker)
+
+        file_editor.__module__ = "openhands_aci.editor"
+        self.ns["file_editor"] = file_editor
 
     # -- !cmd and %magic -----------------------------------------------------
     def system(self, cmd):
@@ -343,6 +437,9 @@ class Driver(object):
                 os.chdir(cwd)
             except OSError:
                 pass
+        if msg.get("agent_skills") and not self.skills:
+            self.skills = True
+            self.install_skills()
         init = msg.get("init") or ""
         if init and not self.initialized:
             self.initialized = True
@@ -373,6 +470,12 @@ class Driver(object):
 
 class _UsageError(Exception):
     pass
+
+
+try:
+    from pathlib import PurePosixPath as _PurePath
+except ImportError:  # pragma: no cover
+    _PurePath = str
 
 
 def main():

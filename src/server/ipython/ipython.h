@@ -17,6 +17,7 @@
 
 struct sbx_loop;
 struct sbx_ipython;
+struct sbx_editor;
 
 struct sbx_ipython_opts {
     const char *python;      /* interpreter path; NULL = search PATH for python3 */
@@ -28,6 +29,10 @@ struct sbx_ipython_opts {
     const char *home;
     const char *cwd;
     bool agent_skills;       /* the agent_skills plugin was requested */
+    /* Runs the cells' file_editor(...) calls (with agent_skills): the `edit`
+     * action's editor, so the undo history is shared. Borrowed; it must
+     * outlive the kernel. */
+    struct sbx_editor *editor;
 };
 
 /* Called once per cell; takes ownership of obs (a run_ipython or error

@@ -17,6 +17,7 @@
 #include "json/json.h"
 #include "net/loop.h"
 #include "sbx/log.h"
+#include "server/editor/editor.h"
 #include "server/ipython/internal.h"
 
 /*
@@ -31,6 +32,11 @@
  * (`pending` counts the results still owed, the current cell's is the last
  * one). The interpreter starts with the first cell, and again with the next
  * cell after it died.
+ *
+ * With agent_skills, a cell's file_editor(...) call is a request frame sent
+ * while the driver runs a cell (pending > 0); it is answered at once, from
+ * the server's editor, before anything else is read. A request at any other
+ * time means the driver is broken: the interpreter is killed.
  */
 
 /* Reads fd 0 (the socket) for the driver's source, framed, and runs it. */
@@ -181,6 +187,84 @@ static int send_json(struct sbx_ipython *k, const struct sbx_json *msg)
     return rc;
 }
 
+/* A string argument of a file_editor request; NULL when null or absent. */
+static const char *arg_str(const struct sbx_json *args, const char *key)
+{
+    const struct sbx_json *v = sbx_json_get(args, key);
+
+    return v && sbx_json_type(v) == SBX_JSON_STRING ? sbx_json_str(v) : NULL;
+}
+
+/* {"t": "editor", "args": {...}} -> {"t": "editor_result", "output": str,
+ * "error": bool, "old_content": str|null, "new_content": str|null}. */
+static void on_editor(struct sbx_ipython *k, const struct sbx_json *msg)
+{
+    const struct sbx_json *args = sbx_json_get(msg, "args");
+    const struct sbx_json *vr = sbx_json_get(args, "view_range");
+    struct sbx_editor_req q = {0};
+    struct sbx_editor_res r = {0};
+    struct sbx_buf raw = SBX_BUF_INIT;
+    struct sbx_json *reply = sbx_json_object_new();
+    const char *output = NULL;
+    bool error = true;
+    int rc = -ENOMEM;
+
+    if (!reply)
+        goto out;
+    q.command = arg_str(args, "command");
+    q.path = arg_str(args, "path");
+    q.file_text = arg_str(args, "file_text");
+    q.old_str = arg_str(args, "old_str");
+    q.new_str = arg_str(args, "new_str");
+    q.insert_line = arg_str(args, "insert_line");
+    if (vr && sbx_json_type(vr) != SBX_JSON_NULL) {
+        if (sbx_json_type(vr) == SBX_JSON_ARRAY && sbx_json_array_len(vr) == 2 &&
+            sbx_json_type(sbx_json_array_at(vr, 0)) == SBX_JSON_INT &&
+            sbx_json_type(sbx_json_array_at(vr, 1)) == SBX_JSON_INT) {
+            q.has_view_range = true;
+            q.view_range[0] = sbx_json_int(sbx_json_array_at(vr, 0));
+            q.view_range[1] = sbx_json_int(sbx_json_array_at(vr, 1));
+        } else {
+            if (sbx_json_dump(vr, &raw) < 0)
+                goto out;
+            q.view_range_raw = raw.ptr;
+        }
+    }
+    if (!k->opts.agent_skills || !k->opts.editor) {
+        output = "file_editor is not available: the agent_skills plugin was not requested";
+    } else if (!q.command || !q.path) {
+        output = "file_editor: `command` and `path` must be strings";
+    } else {
+        rc = sbx_editor_run(k->opts.editor, &q, &r);
+        if (rc < 0)
+            goto out;
+        output = r.output;
+        error = r.error;
+        /* Upstream's file_editor runs inside the kernel, as the session
+         * user: a file it creates is that user's. */
+        if (!error && k->opts.switch_user && !strcmp(q.command, "create") &&
+            lchown(q.path, k->opts.uid, k->opts.gid) < 0)
+            sbx_log(SBX_LOG_DEBUG, "ipython: chown %s: %s", q.path, strerror(errno));
+    }
+    rc = -ENOMEM;
+    if (sbx_json_set_str(reply, "t", "editor_result") < 0 ||
+        sbx_json_set_str(reply, "output", output) < 0 ||
+        sbx_json_set_bool(reply, "error", error) < 0 ||
+        sbx_json_set_take(reply, "old_content", sbx_json_cstr_new(r.old_content)) < 0 ||
+        sbx_json_set_take(reply, "new_content", sbx_json_cstr_new(r.new_content)) < 0)
+        goto out;
+    rc = send_json(k, reply);
+out:
+    if (rc < 0) {
+        /* The driver waits for this answer: without one it is stuck. */
+        sbx_log(SBX_LOG_WARN, "ipython: cannot answer a file_editor request: %s", strerror(-rc));
+        channel_broken(k);
+    }
+    sbx_editor_res_clear(&r);
+    sbx_buf_free(&raw);
+    sbx_json_free(reply);
+}
+
 static void on_frame(struct sbx_ipython *k, const char *p, size_t n)
 {
     struct sbx_json *msg = sbx_json_parse(p, n, NULL);
@@ -209,6 +293,13 @@ static void on_frame(struct sbx_ipython *k, const char *p, size_t n)
                                sbx_json_str_len(text), sbx_json_get(msg, "images")));
         } else {
             pump(k); /* a timed-out cell's late result: the next cell may go */
+        }
+    } else if (!strcmp(t, "editor")) {
+        if (k->pending) {
+            on_editor(k, msg); /* also a timed-out cell's: its code still runs */
+        } else {
+            sbx_log(SBX_LOG_WARN, "ipython: file_editor request outside a cell");
+            channel_broken(k);
         }
     }
 out:
@@ -443,7 +534,8 @@ static int send_cell(struct sbx_ipython *k)
         return -ENOMEM;
     if (sbx_json_set_str(msg, "code", k->code) < 0 ||
         (cd ? sbx_json_set_str(msg, "cwd", k->bash_cwd) : sbx_json_set_null(msg, "cwd")) < 0 ||
-        sbx_json_set_str(msg, "init", k->init_done ? "" : k->init) < 0)
+        sbx_json_set_str(msg, "init", k->init_done ? "" : k->init) < 0 ||
+        sbx_json_set_bool(msg, "agent_skills", k->opts.agent_skills && k->opts.editor) < 0)
         goto out;
     rc = send_json(k, msg);
     if (rc < 0)
