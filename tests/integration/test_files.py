@@ -320,15 +320,7 @@ def test_binary_check_uses_server_process_cwd(start_server, tmp_path):
 
 # ------------------------------------------------------------------------------ oh_aci
 
-def _editor_stubbed(client, ws):
-    put(f"{ws}/probe.txt", b"x\n")
-    obs = read(client, f"{ws}/probe.txt", impl_source="oh_aci")
-    return "editor stub" in obs["content"] or "editor is not available" in obs["content"]
-
-
 def test_read_oh_aci_view(client, ws):
-    if _editor_stubbed(client, ws):
-        pytest.skip("str_replace editor not merged into this build")
     p = f"{ws}/aci.txt"
     put(p, b"This is a test file.\nThis file is for testing purposes.\n")
     obs = read(client, p, impl_source="oh_aci", view_range=[2, 2])

@@ -72,9 +72,6 @@ static struct sbx_obs *read_aci(struct sbx_server *s, const struct sbx_action_re
     struct sbx_obs *o = NULL;
     int rc;
 
-    if (!s->editor)
-        return read_obs(r->path, "oh_aci", "ERROR:\nthe str_replace editor is not available",
-                        strlen("ERROR:\nthe str_replace editor is not available"));
     q.command = "view";
     q.path = r->path;
     q.has_view_range = r->has_view_range;
