@@ -269,6 +269,22 @@ static int set_contents(struct ctx *c, const char *old, size_t olen, const char 
 
 /* ---- commands (view lives in view_file below) --------------------------- */
 
+/* Writes the edited text, records the previous one for undo_edit and fills
+ * the result's contents. Returns store()'s non-zero outcome (an editor error
+ * or a negative errno) unchanged, else 0 or a negative errno. */
+static int commit_edit(struct ctx *c, const struct sbx_buf *text, const struct sbx_buf *res,
+                       bool latin1)
+{
+    int rc = store(c, res->ptr, res->len, latin1);
+
+    if (rc != 0)
+        return rc;
+    rc = sbx__editor_hist_push(&c->e->files, c->path, text->ptr, text->len);
+    if (rc == 0)
+        rc = set_contents(c, text->ptr, text->len, res->ptr, res->len);
+    return rc;
+}
+
 static int cmd_view(struct ctx *c);
 
 static int cmd_create(struct ctx *c)
@@ -436,12 +452,9 @@ static int cmd_str_replace(struct ctx *c)
         rc = sbx_buf_add(&res, text.ptr + m.first + strlen(old), text.len - m.first - strlen(old));
     if (rc < 0)
         goto out;
-    rc = store(c, res.ptr, res.len, latin1);
+    rc = commit_edit(c, &text, &res, latin1);
     if (rc != 0)
         goto out;
-    rc = sbx__editor_hist_push(&c->e->files, c->path, text.ptr, text.len);
-    if (rc == 0)
-        rc = set_contents(c, text.ptr, text.len, res.ptr, res.len);
     if (rc == 0)
         rc = sbx_buf_addf(&desc, "a snippet of %s", c->path);
     if (rc < 0)
@@ -506,12 +519,9 @@ static int cmd_insert(struct ctx *c, bool has_line, int64_t il)
         rc = sbx_buf_add(&res, text.ptr + e, text.len - e);
     if (rc < 0)
         goto out;
-    rc = store(c, res.ptr, res.len, latin1);
+    rc = commit_edit(c, &text, &res, latin1);
     if (rc != 0)
         goto out;
-    rc = sbx__editor_hist_push(&c->e->files, c->path, text.ptr, text.len);
-    if (rc == 0)
-        rc = set_contents(c, text.ptr, text.len, res.ptr, res.len);
     if (rc < 0)
         goto out;
     first = il - SBX_EDITOR_SNIPPET_WINDOW + 1;
