@@ -4,10 +4,12 @@ Only the Python standard library and Debian's pytest-3 are used.
 Binary: env SBX_SERVER (default /work/main/build/debug/sbx-server).
 """
 
+import contextlib
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -385,6 +387,48 @@ def client(module_server):
     c = module_server.client()
     yield c
     c.close()
+
+
+# ---------------------------------------------------------------- a new user, off the host
+
+NEW_USER_WRAPPER = """#!/bin/sh
+set -e
+T="$1"; shift
+mount --bind "$T/etc" /etc
+mount --bind "$T/home" /home
+exec "$@"
+"""
+
+
+@contextlib.contextmanager
+def server_as_new_user(start_server, tmp_path, extra_args=()):
+    """sbx-server started as root with --username sbxtest --user-id 1234 inside
+    `unshare --mount`, with a copy of /etc (the whole directory: useradd-style
+    renames fail on a bind-mounted single file) and an empty /home bind-mounted,
+    so the host's accounts are never touched. RUNTIME_USERNAME announces the
+    user (protocol 5.1: `su <user> -` only for root, openhands or it). Yields
+    (server, fake_root, workspace); the workspace lives in a 0755 directory under
+    /tmp (pytest's are 0700, unreachable for uid 1234) and is removed after."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    subprocess.run(["cp", "-a", "/etc", str(fake / "etc")], check=True)
+    (fake / "home").mkdir()
+    wrapper = tmp_path / "wrap.sh"
+    wrapper.write_text(NEW_USER_WRAPPER)
+    wrapper.chmod(0o755)
+    top = tempfile.mkdtemp(prefix="sbx-user-", dir="/tmp")
+    os.chmod(top, 0o755)
+    ws = os.path.join(top, "ws")
+    try:
+        srv = start_server(
+            base_dir=tmp_path / "srv", extra_args=extra_args,
+            username="sbxtest", user_id=1234, workdir=ws,
+            env={"RUNTIME_USERNAME": "sbxtest"},
+            wrapper=["unshare", "--mount", "--propagation", "private", "--",
+                     "/bin/sh", str(wrapper), str(fake)])
+        yield srv, fake, ws
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- raw HTTP helpers

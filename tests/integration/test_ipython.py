@@ -246,27 +246,8 @@ def test_server_stop_kills_kernel(start_server):
 def test_kernel_runs_as_session_user(start_server, tmp_path):
     """The kernel runs as the session user (a python3 that user cannot run, e.g. one
     under /root, is skipped for the next one on PATH)."""
-    import shutil
-    import subprocess
-    import tempfile
-    from test_user import WRAPPER
-    fake = tmp_path / "fake"
-    fake.mkdir()
-    subprocess.run(["cp", "-a", "/etc", str(fake / "etc")], check=True)
-    (fake / "home").mkdir()
-    wrapper = tmp_path / "wrap.sh"
-    wrapper.write_text(WRAPPER)
-    wrapper.chmod(0o755)
-    top = tempfile.mkdtemp(prefix="sbx-ipy-user-", dir="/tmp")
-    os.chmod(top, 0o755)
-    ws = os.path.join(top, "ws")
-    try:
-        srv = start_server(
-            base_dir=tmp_path / "srv", extra_args=PLUGINS,
-            username="sbxtest", user_id=1234, workdir=ws,
-            env={"RUNTIME_USERNAME": "sbxtest"},
-            wrapper=["unshare", "--mount", "--propagation", "private", "--",
-                     "/bin/sh", str(wrapper), str(fake)])
+    from conftest import server_as_new_user
+    with server_as_new_user(start_server, tmp_path, extra_args=PLUGINS) as (srv, _, ws):
         c = srv.client()
         out = body(c, "import os\nprint(os.getuid(), os.getcwd(), os.environ.get('HOME'))")
         assert out == f"1234 {ws} /home/sbxtest"
@@ -278,8 +259,6 @@ def test_kernel_runs_as_session_user(start_server, tmp_path):
             c, f"print(file_editor(command='create', path={fe!r}, file_text='x'))")
         assert os.stat(fe).st_uid == 1234
         srv.stop()
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
 
 
 # ---- agent_skills: file_editor(...) in the kernel (protocol 4.5) --------------------------
