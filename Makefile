@@ -44,8 +44,7 @@ checksrc:
 # against the static release binary, then a short run of every fuzz target.
 test: checksrc asan release fuzz
 	ctest --preset asan
-	SBX_SERVER=$(CURDIR)/build/release/sbx-server SBX_BUILD_DIR=$(CURDIR)/build/release \
-	    ctest --preset release -R '^integration$$'
+	ctest --preset release -R '^integration$$'
 	tools/fuzz-smoke.sh build/fuzz $(FUZZ_SECONDS)
 	@echo "make test: all suites passed"
 
