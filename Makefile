@@ -5,6 +5,7 @@
 
 DEB_PACKAGES := cmake ninja-build gcc clang-14 libclang-rt-14-dev libc6-dev \
                 libuv1-dev libjansson-dev node-llhttp libcmocka-dev libminizip-dev zlib1g-dev \
+                libcurl4-openssl-dev libsqlite3-dev libseccomp-dev libarchive-dev \
                 python3 python3-pytest tmux util-linux procps git
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20
