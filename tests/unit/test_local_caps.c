@@ -21,8 +21,17 @@
 #define DOCKER_MASK 0x00000000a80425fbULL
 
 /* Exit codes of the child: 0 ok, else the step that failed. */
-enum { STEP_OK, STEP_RESTRICT, STEP_STATUS, STEP_BND, STEP_EFF, STEP_PRM, STEP_INH, STEP_AMB,
-       STEP_NNP };
+enum {
+    STEP_OK,
+    STEP_RESTRICT,
+    STEP_STATUS,
+    STEP_BND,
+    STEP_EFF,
+    STEP_PRM,
+    STEP_INH,
+    STEP_AMB,
+    STEP_NNP
+};
 
 static int read_status(const char *key, unsigned long long *v)
 {

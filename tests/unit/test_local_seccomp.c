@@ -107,8 +107,7 @@ static int checks(const struct sbx_seccomp *s)
         !fails_with(personality(ADDR_NO_RANDOMIZE), EPERM) ||
         !fails_with(personality(0x7), EPERM) || !fails_with(personality(0xfffffffe), EPERM))
         return C_PERSONALITY_BAD;
-    if (personality(PER_LINUX) < 0 || personality(PER_LINUX32) < 0 ||
-        personality(PER_LINUX) < 0)
+    if (personality(PER_LINUX) < 0 || personality(PER_LINUX32) < 0 || personality(PER_LINUX) < 0)
         return C_PERSONALITY_OK;
     if (personality(0xffffffff) != PER_LINUX)
         return C_PERSONALITY_QUERY;

@@ -13,8 +13,8 @@
  * kill, setgid, setuid, setpcap, net_bind_service, net_raw, sys_chroot,
  * mknod, audit_write, setfcap. All below 32, so only the low word is used. */
 #define DOCKER_CAPS                                                                                \
-    ((1u << CAP_CHOWN) | (1u << CAP_DAC_OVERRIDE) | (1u << CAP_FOWNER) | (1u << CAP_FSETID) |     \
-     (1u << CAP_KILL) | (1u << CAP_SETGID) | (1u << CAP_SETUID) | (1u << CAP_SETPCAP) |           \
+    ((1u << CAP_CHOWN) | (1u << CAP_DAC_OVERRIDE) | (1u << CAP_FOWNER) | (1u << CAP_FSETID) |      \
+     (1u << CAP_KILL) | (1u << CAP_SETGID) | (1u << CAP_SETUID) | (1u << CAP_SETPCAP) |            \
      (1u << CAP_NET_BIND_SERVICE) | (1u << CAP_NET_RAW) | (1u << CAP_SYS_CHROOT) |                 \
      (1u << CAP_MKNOD) | (1u << CAP_AUDIT_WRITE) | (1u << CAP_SETFCAP))
 

@@ -29,21 +29,68 @@ struct sbx_seccomp {
  * does not get outside its own user namespace). Names the running
  * libseccomp does not know, or that an architecture lacks, are skipped. */
 static const char *const denied[] = {
-    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
-    "delete_module", "finit_module", "get_kernel_syms", "get_mempolicy", "init_module",
-    "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
-    "mbind", "mount", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick",
-    "mount_setattr", "move_pages", "name_to_handle_at", "nfsservctl", "open_by_handle_at",
-    "perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev", "query_module",
-    "quotactl", "quotactl_fd", "reboot", "request_key", "set_mempolicy", "setns",
-    "settimeofday", "stime", "swapoff", "swapon", "sysfs", "_sysctl", "umount", "umount2",
-    "uselib", "userfaultfd", "ustat", "vm86", "vm86old", "syslog",
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "mount",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "mount_setattr",
+    "move_pages",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "query_module",
+    "quotactl",
+    "quotactl_fd",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "setns",
+    "settimeofday",
+    "stime",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "_sysctl",
+    "umount",
+    "umount2",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vm86",
+    "vm86old",
+    "syslog",
 };
 
 /* Namespace flags that clone and unshare may not carry. */
 static const uint64_t ns_flags[] = {
-    CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC,
-    CLONE_NEWCGROUP, CLONE_NEWTIME,
+    CLONE_NEWUSER, CLONE_NEWNS,  CLONE_NEWPID,    CLONE_NEWNET,
+    CLONE_NEWUTS,  CLONE_NEWIPC, CLONE_NEWCGROUP, CLONE_NEWTIME,
 };
 
 /* The personalities Docker allows: PER_LINUX, PER_LINUX32, UNAME26,
@@ -132,11 +179,8 @@ static int add_arches(scmp_filter_ctx ctx, struct sbx_err *err)
         extra[0] = SCMP_ARCH_X86;
         extra[1] = SCMP_ARCH_X32;
         break;
-    case SCMP_ARCH_AARCH64:
-        extra[0] = SCMP_ARCH_ARM;
-        break;
-    default:
-        break;
+    case SCMP_ARCH_AARCH64: extra[0] = SCMP_ARCH_ARM; break;
+    default: break;
     }
     for (size_t i = 0; i < 2; i++) {
         if (!extra[i])
