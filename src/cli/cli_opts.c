@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -452,25 +451,4 @@ char *sbx_cli_join(char *const *argv, int n)
     }
     s[off] = '\0';
     return s;
-}
-
-int sbx_cli_parse_cmd(struct sbx_cli *c, const struct sbx_cli_cmd *cmd, int argc, char **argv,
-                      const struct sbx_cli_opt *opts, int stop_after, sbx_cli_opt_fn *on_opt,
-                      void *ud, const bool *help, struct sbx_cli_args *args)
-{
-    struct sbx_err err = {0};
-    int rc = sbx_cli_parse(argc, argv, opts, stop_after, on_opt, ud, args, &err);
-
-    if (rc == -ENOMEM) {
-        fprintf(stderr, "sbx: out of memory\n");
-        return SBX_EXIT_INFRA;
-    }
-    if (rc < 0)
-        return sbx_cli_usage(c, "%s", err.msg);
-    if (*help) {
-        fputs(cmd->help, stdout);
-        sbx_cli_args_release(args);
-        return sbx_cli_flush_stdout(c);
-    }
-    return -1;
 }

@@ -139,6 +139,28 @@ int sbx_cli_flush_stdout(const struct sbx_cli *c)
     return SBX_EXIT_OK;
 }
 
+/* ---- parsing a command line ----------------------------------------------- */
+int sbx_cli_parse_cmd(struct sbx_cli *c, const struct sbx_cli_cmd *cmd, int argc, char **argv,
+                      const struct sbx_cli_opt *opts, int stop_after, sbx_cli_opt_fn *on_opt,
+                      void *ud, const bool *help, struct sbx_cli_args *args)
+{
+    struct sbx_err err = {0};
+    int rc = sbx_cli_parse(argc, argv, opts, stop_after, on_opt, ud, args, &err);
+
+    if (rc == -ENOMEM) {
+        fprintf(stderr, "sbx: out of memory\n");
+        return SBX_EXIT_INFRA;
+    }
+    if (rc < 0)
+        return sbx_cli_usage(c, "%s", err.msg);
+    if (*help) {
+        fputs(cmd->help, stdout);
+        sbx_cli_args_release(args);
+        return sbx_cli_flush_stdout(c);
+    }
+    return -1;
+}
+
 /* ---- providers ------------------------------------------------------------ */
 
 int sbx_cli_provider_open(const struct sbx_cli *c, struct sbx_provider **p)
