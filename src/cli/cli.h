@@ -203,7 +203,7 @@ int sbx_cli_fail_cmd(const struct sbx_cli *c, int code, const char *fmt, ...)
 int sbx_cli_fail_err(const struct sbx_cli *c, int rc, const struct sbx_err *err,
                      const char *what);
 /* The exit code for a libsbx errno: the command ran and failed (1) for
- * -ENOENT, -EPIPE, -EEXIST, -EINVAL, -ENOTSUP, -EISDIR, -ENOTDIR; 3
+ * -ENOENT, -EPIPE, -EEXIST, -EINVAL, -ENOTSUP, -EISDIR, -ENOTDIR, -EAGAIN; 3
  * (provider or infrastructure) for the rest. */
 int sbx_cli_exit_for(int rc);
 /* "sbx: warning: <message>" on stderr, terminal or not. */

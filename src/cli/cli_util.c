@@ -92,6 +92,7 @@ int sbx_cli_exit_for(int rc)
     case ENOTSUP:
     case EISDIR:
     case ENOTDIR:
+    case EAGAIN: /* local: the sandbox is paused */
         return SBX_EXIT_FAILED;
     default:
         return SBX_EXIT_INFRA;
