@@ -55,6 +55,22 @@ for f in $srcs; do
     src/archive/*) ;;
     *) grep -qE '#include <(zlib\.h|minizip/)' "$f" && say "$f: zlib/minizip outside src/archive" ;;
     esac
+    case "$f" in
+    src/store/*) ;;
+    *) grep -q '#include <sqlite3.h>' "$f" && say "$f: sqlite3 outside src/store" ;;
+    esac
+    case "$f" in
+    src/net/http_client.c) ;;
+    *) grep -q '#include <curl/' "$f" && say "$f: libcurl outside src/net/http_client.c" ;;
+    esac
+    case "$f" in
+    src/providers/local/seccomp.c) ;;
+    *) grep -q '#include <seccomp.h>' "$f" && say "$f: libseccomp outside src/providers/local/seccomp.c" ;;
+    esac
+    case "$f" in
+    src/archive/tar_extract.c) ;;
+    *) grep -qE '#include <archive(_entry)?\.h>' "$f" && say "$f: libarchive outside src/archive/tar_extract.c" ;;
+    esac
 done
 
 # Own header first: src/a/b.c with src/a/b.h, or a module file whose first
