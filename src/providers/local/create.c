@@ -401,6 +401,7 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     rcfg.image_root = c->rootfs_dir;
     rcfg.net_none = spec->network == SBX_NETWORK_NONE;
     rcfg.gid5_mapped = geteuid() == 0;
+    rcfg.hostname = s->row.id;
     rc = sbx__rootfs_plan(&rcfg, &c->rf, err);
     if (rc < 0)
         return sbx_err_prefix(err, "create");
@@ -459,15 +460,33 @@ static int make_pipe(int *r, int *w)
 {
     int fds[2];
 
+    int i;
+
     if (pipe2(fds, O_CLOEXEC) < 0)
         return -errno;
+    /* the init makes 0, 1 and 2 its own: keep its pipes above them */
+    for (i = 0; i < 2; i++) {
+        if (fds[i] < 3) {
+            int up = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+
+            if (up < 0) {
+                int e = -errno;
+
+                close(fds[0]);
+                close(fds[1]);
+                return e;
+            }
+            close(fds[i]);
+            fds[i] = up;
+        }
+    }
     *r = fds[0];
     *w = fds[1];
     return 0;
 }
 
 /* fork, clone, id maps, cgroups, release, report. */
-static int start(struct sbx_provider *p, struct creation *c, struct sbx_err *err)
+static int start(struct creation *c, struct sbx_err *err)
 {
     struct spawn *sp = &c->sp;
     int32_t v = 0;
@@ -582,7 +601,7 @@ int sbx__local_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
     rc = prepare(p, c, spec, err);
     if (rc < 0)
         goto out;
-    rc = start(p, c, err);
+    rc = start(c, err);
     if (rc < 0)
         goto out;
     rc = sbx__local_pid_start(c->init, &start_ticks);

@@ -698,6 +698,16 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     if (n != 1)
         _exit(1); /* the parent gave up */
     close(c->release_fd);
+    /* 0, 1 and 2 are /dev/null from here on, so that nothing opened below
+     * lands on them (they become the log later) */
+    nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (nullfd < 0)
+        fail(c, SBX_INIT_LOG, errno, 0);
+    for (n = 0; n < 3; n++)
+        if (nullfd != n && dup2(nullfd, (int)n) < 0)
+            fail(c, SBX_INIT_LOG, errno, 0);
+    if (nullfd > 2)
+        close(nullfd);
     if (setsid() < 0)
         fail(c, SBX_INIT_SESSION, errno, 0);
     umask(022);
@@ -717,11 +727,8 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     if (in->lfd < 0)
         fail(c, SBX_INIT_CTL, -in->lfd, 0);
     logfd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (logfd < 0 || nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
-        dup2(logfd, 2) < 0)
+    if (logfd < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
         fail(c, SBX_INIT_LOG, errno, 0);
-    close(nullfd);
     close(logfd);
     if (chdir(c->rf->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
         umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)

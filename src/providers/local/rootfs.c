@@ -308,6 +308,23 @@ out:
     return rc;
 }
 
+/* /etc/hostname names the sandbox, as in a container. */
+static int write_hostname(const struct sbx__rootfs_cfg *cfg, const char *upper_etc,
+                          struct sbx_err *err)
+{
+    char path[PATH_MAX], text[256];
+    int n, rc;
+
+    if (!cfg->hostname)
+        return 0;
+    snprintf(path, sizeof(path), "%s/hostname", upper_etc);
+    n = snprintf(text, sizeof(text), "%s\n", cfg->hostname);
+    rc = sbx_file_write_atomic(path, text, (size_t)n, 0644);
+    if (rc < 0)
+        return sbx_err_set(err, rc, "write %s: %s", path, strerror(-rc));
+    return 0;
+}
+
 /* An overlay of the host's top-level directory top: upper and work dirs
  * under the sandbox directory, the upper root mirroring the host's. */
 static int plan_overlay_top(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
@@ -388,7 +405,11 @@ static int plan_host(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
                  name);
         if (lstat(path, &st) < 0)
             continue;
-        if (S_ISLNK(st.st_mode)) {
+        if (S_ISDIR(st.st_mode) && state_rel && !strcmp(name, state_top) &&
+            !strchr(state_rel, '/')) {
+            /* the state directory is a top-level directory: leave it empty */
+            rc = add(rf, SBX_MNT_MKDIR, NULL, name, NULL, 0, NULL, 0700, 0, "mkdir");
+        } else if (S_ISLNK(st.st_mode)) {
             ssize_t n = readlink(path, target, sizeof(target) - 1);
 
             if (n <= 0)
@@ -442,6 +463,9 @@ static int plan_host(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
         rc = hide_etc_secrets(path, target, err);
         if (rc < 0)
             goto out;
+        rc = write_hostname(cfg, path, err);
+        if (rc < 0)
+            goto out;
     }
     rc = add(rf, SBX_MNT_MKDIR, NULL, "root", NULL, 0, NULL, 0700, 0, "mkdir");
     if (rc == 0)
@@ -480,6 +504,18 @@ static int plan_image(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
     data = fmt(rf, "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", cfg->image_root, upper, work);
     if (!data)
         return -ENOMEM;
+    snprintf(upper, sizeof(upper), "%s/etc", cfg->image_root);
+    if (access(upper, F_OK) == 0) {
+        snprintf(upper, sizeof(upper), "%s/upper/_", cfg->sbx_dir);
+        rc = mkdir_upper(upper, cfg->image_root, "etc");
+        snprintf(upper, sizeof(upper), "%s/upper/_/etc", cfg->sbx_dir);
+        if (rc == 0)
+            rc = write_hostname(cfg, upper, err);
+        else
+            sbx_err_set(err, rc, "mkdir %s: %s", upper, strerror(-rc));
+        if (rc < 0)
+            return rc;
+    }
     rc = add(rf, SBX_MNT_MOUNT, "overlay", "", "overlay", 0, data, 0, 0, "mount overlay on");
     if (rc == 0)
         rc = add(rf, SBX_MNT_MKDIR, NULL, "root", NULL, 0, NULL, 0700, 0, "mkdir");

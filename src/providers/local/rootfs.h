@@ -49,6 +49,7 @@ struct sbx__rootfs_cfg {
     const char *server_bin;  /* bind-mounted read-only at /.sbx/sbx-server */
     const char *image_root;  /* NULL = overlay of the host's own root */
     const char *host_root;   /* NULL = "/": where top-level directories are read */
+    const char *hostname;    /* written to /etc/hostname (in the upper layer) */
     int net_none;            /* own network namespace: a fresh read-only sysfs */
     int gid5_mapped;         /* devpts gets gid=5 (tty) */
 };
