@@ -11,6 +11,7 @@
 /* Each test file uses a different subset. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -87,6 +88,21 @@ static char *read_text(const char *path)
     if (s)
         s[len] = '\0';
     return s;
+}
+
+/* Open descriptors of this process (for the no-leak check at exit). */
+static int count_fds(void)
+{
+    DIR *dp = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0;
+
+    if (!dp)
+        return -1;
+    while ((de = readdir(dp)))
+        n += de->d_name[0] != '.';
+    closedir(dp);
+    return n;
 }
 
 /* ---- a real sbx-server ---------------------------------------------------- */
@@ -200,6 +216,7 @@ static void real_srv_stop(struct real_srv *s)
 
 enum fake_how {
     FAKE_ANSWER,  /* status + body */
+    FAKE_ANSWER_CLOSE, /* the same, then close the connection */
     FAKE_DROP,    /* headers announcing more than is sent, then close */
     FAKE_EMPTY,   /* close without a byte */
     FAKE_SLOW,    /* wait 3 s before answering */
@@ -339,6 +356,8 @@ static void fake_serve(int ls, int logfd, const struct fake_step *steps, size_t 
                           s->status, i, strlen(s->body));
             fake_send(c, head, (size_t)hl);
             fake_send(c, s->body, strlen(s->body));
+            if (s->how == FAKE_ANSWER_CLOSE)
+                break;
         }
         close(c);
     }

@@ -400,6 +400,15 @@ int main(void)
         cmocka_unit_test(test_url_encode_and_bad_args),
     };
 
+    int fds, rc;
+
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    fds = count_fds();
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    /* Nothing the tests opened stays open (house rule 23). */
+    if (count_fds() != fds) {
+        fprintf(stderr, "descriptors leaked: %d before, %d after\n", fds, count_fds());
+        return 1;
+    }
+    return rc;
 }
