@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,14 +63,15 @@ static bool stays_inside(const char *rel, const char *target)
     return true;
 }
 
+/* follow: the caller named this file itself (a symlink is its target). */
 static int add_file(struct tree *t, int dfd, const char *name, const char *entry,
-                    const char *path)
+                    const char *path, bool follow)
 {
     struct stat st;
     ssize_t n;
     int fd, rc;
 
-    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
     if (fd < 0)
         return sbx_err_set(t->err, -errno, "zip %s: %s", path, strerror(errno));
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -227,7 +229,7 @@ static int walk(struct tree *t, int dfd, const char *path, const char *top, cons
                 close(sub);
             }
         } else if (S_ISREG(st.st_mode)) {
-            rc = add_file(t, dfd, names[i], e.ptr, p.ptr);
+            rc = add_file(t, dfd, names[i], e.ptr, p.ptr, false);
         } else if (S_ISLNK(st.st_mode)) {
             rc = add_link(t, dfd, names[i], e.ptr, r.ptr, p.ptr, &st);
         }
@@ -280,5 +282,28 @@ out:
     sbx_zip_writer_free(t.zw);
     free(t.rbuf);
     close(dfd);
+    return rc;
+}
+
+int sbx_zip_file_write(const char *path, const char *name, int out_fd, struct sbx_err *err)
+{
+    struct tree t = {.out_fd = out_fd, .err = err};
+    int rc;
+
+    t.rbuf = malloc(CHUNK);
+    t.zw = sbx_zip_writer_new(out_fd_write, &t, -1);
+    if (!t.rbuf || !t.zw) {
+        rc = sbx_err_set(err, -ENOMEM, "zip %s: out of memory", path);
+        goto out;
+    }
+    rc = add_file(&t, AT_FDCWD, path, name, path, true);
+    if (rc == 0) {
+        rc = sbx_zip_writer_finish(t.zw);
+        if (rc < 0)
+            sbx_err_set(err, rc, "zip %s: %s", path, strerror(-rc));
+    }
+out:
+    sbx_zip_writer_free(t.zw);
+    free(t.rbuf);
     return rc;
 }

@@ -2,7 +2,7 @@
 #define SBX_ARCHIVE_ZIP_TREE_H
 
 /*
- * Zipping a directory tree on the host, for uploads (the upstream client's
+ * Zipping a directory tree (or one file) on the host, for uploads (the upstream client's
  * copy_to zips a directory with names relative to its parent). Built on the
  * streaming writer of archive/zip.h.
  *
@@ -19,5 +19,9 @@
  * dir: symlinks leading out of the tree, and sockets, fifos and devices, are
  * skipped. Returns 0 or a negative errno with err naming the path. */
 int sbx_zip_tree_write(const char *dir, const char *top, int out_fd, struct sbx_err *err);
+
+/* Writes a zip holding the one regular file at path, under the entry name
+ * name, to out_fd. Returns 0 or a negative errno with err naming the path. */
+int sbx_zip_file_write(const char *path, const char *name, int out_fd, struct sbx_err *err);
 
 #endif

@@ -44,6 +44,20 @@ static int tmp_file(struct sbx_err *err)
     return fd;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int suffix(struct sbx_buf *name, const char *s, struct sbx_err *err)
+{
+    int rc = sbx_buf_addstr(name, s);
+
+    return rc < 0 ? sbx_err_set(err, rc, "out of memory") : 0;
+}
+
 /* The name the upstream client gives a path: the basename, after resolving
  * "." and trailing slashes. */
 static int name_of(const char *host_path, struct sbx_buf *out, struct sbx_err *err)
@@ -96,11 +110,20 @@ int sbx_runtime_upload(struct sbx_runtime *rt, const char *host_path, const char
             goto out;
         }
         rc = sbx_zip_tree_write(host_path, name.ptr, part.fd, err);
-        if (rc < 0) {
-            sbx_err_prefix(err, "upload");
+        if (rc == 0)
+            rc = suffix(&name, ".zip", err);
+    } else if (ends_with(name.ptr, ".zip")) {
+        /* The server unpacks every upload whose name ends in .zip: a zip
+         * file travels inside a zip of its own to arrive as itself. */
+        recursive = true;
+        part.fd = tmp_file(err);
+        if (part.fd < 0) {
+            rc = part.fd;
             goto out;
         }
-        rc = sbx_buf_addstr(&name, ".zip");
+        rc = sbx_zip_file_write(host_path, name.ptr, part.fd, err);
+        if (rc == 0)
+            rc = suffix(&name, ".sbx-upload.zip", err);
     } else {
         part.fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (part.fd < 0) {
@@ -108,15 +131,18 @@ int sbx_runtime_upload(struct sbx_runtime *rt, const char *host_path, const char
             goto out;
         }
     }
-    size = rc == 0 ? lseek(part.fd, 0, SEEK_END) : 0;
+    if (rc < 0) {
+        sbx_err_prefix(err, "upload");
+        goto out;
+    }
+    size = lseek(part.fd, 0, SEEK_END);
     if (size < 0) {
         rc = sbx_err_set(err, -errno, "upload: %s: %s", host_path, strerror(errno));
         goto out;
     }
     part.fd_len = size;
     part.filename = name.ptr;
-    if (rc == 0)
-        rc = sbx_buf_addstr(&path, "/upload_file?destination=");
+    rc = sbx_buf_addstr(&path, "/upload_file?destination=");
     if (rc == 0)
         rc = sbx_http_url_encode(&path, sandbox_dir);
     if (rc == 0)
