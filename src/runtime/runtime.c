@@ -17,6 +17,8 @@
 /* The /alive wait: first retry after 1 ms, doubling up to 100 ms. */
 #define ALIVE_FIRST_WAIT_MS 1
 #define ALIVE_MAX_WAIT_MS 100
+/* How often the provider is asked whether the sandbox died meanwhile. */
+#define DEAD_CHECK_MS 500
 
 static void progress(const struct sbx_runtime_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -78,12 +80,28 @@ struct sbx_runtime *sbx_runtime_connect(const struct sbx_endpoint *ep, struct sb
     return rt;
 }
 
+/* Whether the sandbox died (its provider says so); errors count as alive:
+ * the /alive deadline still bounds the wait. */
+static bool sandbox_dead(struct sbx_runtime *rt)
+{
+    struct sbx_sandbox_info info = {0};
+    bool dead = false;
+
+    if (sbx_provider_get(rt->prov, rt->sandbox_id, &info, NULL) == 0) {
+        dead = info.state == SBX_SANDBOX_DEAD;
+        sbx_sandbox_info_free(&info);
+    }
+    return dead;
+}
+
 /* GET /alive until 200 or the deadline. Every failure retries: a server
  * still starting refuses connections (or its socket does not exist yet),
- * and a proxy in front of it may answer 502 for a while. */
+ * and a proxy in front of it may answer 502 for a while. A sandbox that
+ * dies meanwhile ends the wait early. */
 static int wait_alive(struct sbx_runtime *rt, int64_t timeout_ms, struct sbx_err *err)
 {
     int64_t deadline_ms = sbx_now_ms() + timeout_ms;
+    int64_t check_ms = sbx_now_ms() + DEAD_CHECK_MS;
     int64_t wait_ms = ALIVE_FIRST_WAIT_MS;
     struct sbx_err last;
     int rc;
@@ -103,6 +121,13 @@ static int wait_alive(struct sbx_runtime *rt, int64_t timeout_ms, struct sbx_err
                                "waiting for sbx-server: no answer from /alive within %lld ms "
                                "(last: %s)",
                                (long long)timeout_ms, last.msg);
+        if (rt->prov && now_ms >= check_ms) {
+            if (sandbox_dead(rt))
+                return sbx_err_set(err, -EPIPE,
+                                   "waiting for sbx-server: the sandbox died (last: %s)",
+                                   last.msg);
+            check_ms = now_ms + DEAD_CHECK_MS;
+        }
         sleep_ms(wait_ms < deadline_ms - now_ms ? wait_ms : deadline_ms - now_ms);
         wait_ms = wait_ms * 2 < ALIVE_MAX_WAIT_MS ? wait_ms * 2 : ALIVE_MAX_WAIT_MS;
     }
