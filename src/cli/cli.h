@@ -202,6 +202,11 @@ int sbx_cli_fail_cmd(const struct sbx_cli *c, int code, const char *fmt, ...)
  * (sbx_cli_exit_for). what (may be NULL) names the operation. */
 int sbx_cli_fail_err(const struct sbx_cli *c, int rc, const struct sbx_err *err,
                      const char *what);
+/* Reports a failed exchange with sbx-server: 1 when the server answered
+ * (err->http_status set: it refused) or the sandbox went away (-EPIPE), 3
+ * when it could not be reached or answered nonsense. Returns the code. */
+int sbx_cli_fail_exchange(const struct sbx_cli *c, int rc, const struct sbx_err *err,
+                          const char *what);
 /* The exit code for a libsbx errno: the command ran and failed (1) for
  * -ENOENT, -EPIPE, -EEXIST, -EINVAL, -ENOTSUP, -EISDIR, -ENOTDIR, -EAGAIN; 3
  * (provider or infrastructure) for the rest. */

@@ -108,6 +108,15 @@ int sbx_cli_fail_err(const struct sbx_cli *c, int rc, const struct sbx_err *err,
     return sbx_cli_fail(c, sbx_cli_exit_for(rc), "%s", msg);
 }
 
+int sbx_cli_fail_exchange(const struct sbx_cli *c, int rc, const struct sbx_err *err,
+                          const char *what)
+{
+    const char *msg = err && err->msg[0] ? err->msg : strerror(rc < 0 ? -rc : rc);
+    int code = (err && err->http_status) || rc == -EPIPE ? SBX_EXIT_FAILED : SBX_EXIT_INFRA;
+
+    return sbx_cli_fail(c, code, "%s: %s", what, msg);
+}
+
 void sbx_cli_warn(const char *fmt, ...)
 {
     va_list ap;
@@ -475,7 +484,7 @@ int sbx_cli_session_run(struct sbx_cli *c, struct sbx_runtime *rt, const char *c
     }
     rc = sbx_runtime_act_json(rt, action.ptr, &obs_json, &err);
     if (rc < 0) {
-        code = sbx_cli_fail_err(c, rc, &err, "running the command");
+        code = sbx_cli_fail_exchange(c, rc, &err, "running the command");
         goto out;
     }
     rc = sbx_obs_parse(obs_json, strlen(obs_json), &obs, &err);

@@ -166,10 +166,7 @@ static int act_main(struct sbx_cli *c, int argc, char **argv)
     }
     rc = sbx_runtime_act_json(rt, text.ptr, &obs, &err);
     if (rc < 0) {
-        /* The server refused the action (4xx/5xx): its detail says why. */
-        rc = sbx_cli_fail_err(c, rc, &err, "action");
-        if (err.http_status >= 400 && err.http_status < 500)
-            rc = SBX_EXIT_FAILED;
+        rc = sbx_cli_fail_exchange(c, rc, &err, "action");
         goto out;
     }
     fputs(obs, stdout);

@@ -6,12 +6,14 @@ Each module run gets its own temporary SBX_STATE_DIR; sandboxes left at the end 
 """
 
 import errno
+import fcntl
 import json
 import os
 import pty
 import re
 import select
 import signal
+import struct
 import subprocess
 import termios
 import time
@@ -324,7 +326,7 @@ def test_act_bad_input(sbx, tmp_path):
 def test_run_one_liner(sbx):
     r = sbx.ok("run", "--", "echo", "hello", "world")
     assert r.stdout == "hello world\n"
-    r = sbx("run", "--", "echo out; echo err >&2; exit 3")
+    r = sbx("run", "--", "echo out; echo err >&2; (exit 3)")
     assert r.returncode == 3, describe(r)
     assert r.stdout == "out\nerr\n"
     r = sbx.ok("run", "-e", "GREETING=hi there", "--", "printf", "'%s'", '"$GREETING"')
@@ -408,8 +410,10 @@ def test_limits_not_enforced_warn(sbx):
 def test_exec_session(sbx, box):
     r = sbx.ok("exec", box, "--", "echo", "hi")
     assert r.stdout == "hi\n"
-    r = sbx("exec", box, "--", "exit 7")
+    r = sbx("exec", box, "--", "sh", "-c", "'exit 7'")
     assert r.returncode == 7, describe(r)
+    r = sbx("exec", box, "--", "false")
+    assert r.returncode == 1, describe(r)
     r = sbx("exec", "shared", "--", "(exit 200)")
     assert r.returncode == 200, describe(r)
     # cd and export stick; without "--" the command starts at the first non-option word
@@ -435,9 +439,11 @@ def test_exec_timeout_keeps_session(sbx, box):
 
 
 def test_exec_raw(sbx, box):
-    r = sbx("exec", "--raw", box, "--", "sh", "-c", "printf 'a\\r\\nb'; printf err >&2; exit 5")
-    assert r.returncode == 5, describe(r)
-    assert r.stdout == "a\r\nb" and r.stderr == "err"
+    r = subprocess.run([SBX_CLI, "exec", "--raw", box, "--", "sh", "-c",
+                        "printf 'a\\r\\nb\\000'; printf err >&2; exit 5"],
+                       capture_output=True, env=sbx.env, timeout=60)
+    assert r.returncode == 5, r
+    assert r.stdout == b"a\r\nb\0" and r.stderr == b"err"
     r = sbx.ok("exec", "--raw", box, "--", "tr", "a-z", "A-Z", input="piped in\n")
     assert r.stdout == "PIPED IN\n"
     r = sbx.ok("exec", "--raw", "-w", "/etc", box, "--", "pwd")
@@ -461,7 +467,9 @@ def test_unknown_id(sbx):
         assert f"sbx {args[0]}: no such sandbox: nosuch" in r.stderr, describe(r)
 
 
-def test_rm(sbx):
+def test_rm(sbx, tmp_path):
+    # a state directory of its own: --all must not reach the other tests' sandboxes
+    sbx = Sbx(tmp_path / "state", tmp_path)
     a = sbx.create("-l", "grp=one")
     b = sbx.create("-l", "grp=one", "-l", "x=y")
     c = sbx.create("-l", "grp=two")
@@ -699,12 +707,49 @@ def test_shell(sbx, box):
     os.close(master)
     assert code == 5, out
     assert b"42" in out
-    # a command instead of the login shell
+    # a command instead of the login shell, on a terminal of its own
     code, out, master = run_on_pty(sbx, ["shell", box, "--", "sh", "-c",
-                                            "tty; printf '$ '; read x; exit 3"], b"go\r")
+                                         "test -t 0 && echo ISATTY; printf '$ '; read x; "
+                                         "echo got:$x; exit 3"], b"go\r")
     os.close(master)
     assert code == 3, out
-    assert b"/dev/pts/" in out
+    assert b"ISATTY" in out and b"got:go" in out
+
+
+def test_shell_window_size(sbx, box):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+    p = subprocess.Popen([SBX_CLI, "shell", box, "--", "sh", "-c",
+                          "stty size; while read x; do stty size; done"],
+                         stdin=slave, stdout=slave, stderr=slave, env=sbx.env,
+                         start_new_session=True)
+    os.close(slave)
+    out = b""
+
+    def read_until(pattern, poke=None):
+        nonlocal out
+        deadline = time.monotonic() + 30
+        while pattern not in out and time.monotonic() < deadline:
+            if poke:
+                os.write(master, poke)
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                out += os.read(master, 65536)
+        return pattern in out
+
+    try:
+        # the size at start-up, then a resize: SIGWINCH -> TIOCSWINSZ on the sandbox's pty
+        assert read_until(b"33 111"), out
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 44, 120, 0, 0))
+        os.kill(p.pid, signal.SIGWINCH)
+        assert read_until(b"44 120", poke=b"\r"), out
+        os.write(master, b"\x04")
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
 
 
 def test_shell_needs_terminal(sbx, box):
@@ -719,16 +764,12 @@ def test_shell_restores_terminal(sbx, box):
     p = subprocess.Popen([SBX_CLI, "shell", box, "--", "sh", "-c", "printf ready; exit 0"],
                          stdin=slave, stdout=slave, stderr=slave, env=sbx.env)
     out = b""
-    while True:
-        r, _, _ = select.select([master], [], [], 30)
-        if not r:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        out += chunk
-        if p.poll() is not None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            out += os.read(master, 4096)
+        elif p.poll() is not None:
             break
     assert p.wait(timeout=30) == 0, out
     assert b"ready" in out
