@@ -52,7 +52,7 @@ static int create_main(struct sbx_cli *c, int argc, char **argv)
     sbx_cli_progress("creating sandbox ...", c);
     rc = sbx_provider_create(p, &o.cr.spec, &info, &err);
     if (rc < 0) {
-        rc = sbx_cli_fail_err(c, rc, &err, "creating the sandbox");
+        rc = sbx_cli_fail_err(c, rc, &err, NULL);
         goto out;
     }
     sbx_cli_warn_limits(&o.cr.spec, &info);

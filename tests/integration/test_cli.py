@@ -336,6 +336,37 @@ def test_run_one_liner(sbx):
     assert sbx.ls() == []
 
 
+def test_progress_only_on_a_terminal(sbx):
+    r = sbx.ok("run", "--", "echo", "quiet")
+    assert r.stderr == "" and r.stdout == "quiet\n"
+    master, slave = pty.openpty()
+    p = subprocess.Popen([SBX_CLI, "run", "--", "echo", "loud"], stdout=subprocess.PIPE,
+                         stderr=slave, env=sbx.env)
+    os.close(slave)
+    out, _ = p.communicate(timeout=120)
+    err = b""
+    while select.select([master], [], [], 0)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    assert p.returncode == 0 and out == b"loud\n"
+    assert b"creating sandbox" in err and b"waiting for sbx-server" in err, err
+
+
+def test_create_refused(sbx):
+    r = sbx("create", "--rootfs", "/no/such/rootfs")
+    assert r.returncode == 1, describe(r)
+    assert r.stderr.startswith("sbx: ") and "/no/such/rootfs" in r.stderr
+    r = sbx("run", "--rootfs", "/no/such/rootfs", "--", "true")
+    assert r.returncode == 1, describe(r)
+    assert sbx.ls() == []
+
+
 def test_run_json_keep_timeout(sbx):
     r = sbx.ok("run", "--json", "--", "cd /tmp && echo hi")
     assert json.loads(r.stdout) == {"exit_code": 0, "timed_out": False, "content": "hi",
