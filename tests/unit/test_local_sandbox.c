@@ -217,6 +217,19 @@ static void test_lifecycle(void **state)
     assert_true(!strcmp(r.out, "0\n*\n") || !strcmp(r.out, "0\n"));
     sbx_exec_result_release(&r);
 
+    /* restricted: no_new_privs, a seccomp filter, no mount, read-only
+     * /sys and /proc/sys, masked /proc/kcore, only the sandbox's processes */
+    run(f, info.id,
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \t'; "
+        "mount -t tmpfs x /mnt 2>/dev/null && echo mounted; "
+        "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo wrote-proc; "
+        "touch /sys/kernel/x 2>/dev/null && echo wrote-sys; "
+        "head -c 1 /proc/kcore | wc -c; "
+        "ls /proc | grep -c '^[0-9]' | awk '{ print ($1 < 10) }'",
+        &r);
+    assert_string_equal(r.out, "NoNewPrivs:1\nSeccomp:2\n0\n1\n");
+    sbx_exec_result_release(&r);
+
     /* stdout and stderr apart, exit code through */
     run(f, info.id, "echo out; echo err >&2; exit 3", &r);
     assert_int_equal(r.exit_code, 3);
