@@ -97,6 +97,15 @@ static const uint64_t ns_flags[] = {
  * UNAME26|PER_LINUX32 and 0xffffffff (query). Sorted. */
 static const uint64_t personalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
 
+/* One comparison on the first argument (SCMP_A0 with two operands leaves
+ * datum_b to zero-fill, which clang warns about). */
+static struct scmp_arg_cmp arg0(enum scmp_compare op, uint64_t a, uint64_t b)
+{
+    struct scmp_arg_cmp c = {.arg = 0, .op = op, .datum_a = a, .datum_b = b};
+
+    return c;
+}
+
 static int add_rule(scmp_filter_ctx ctx, int errno_val, int nr, unsigned n,
                     const struct scmp_arg_cmp *cmp, struct sbx_err *err)
 {
@@ -119,7 +128,7 @@ static int deny_range(scmp_filter_ctx ctx, int nr, uint64_t lo, uint64_t hi, str
 
         while ((lo & (size * 2 - 1)) == 0 && lo + size * 2 - 1 <= hi && size < (1ULL << 32))
             size *= 2;
-        cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL & ~(size - 1), lo);
+        cmp = arg0(SCMP_CMP_MASKED_EQ, 0xffffffffULL & ~(size - 1), lo);
         rc = add_rule(ctx, EPERM, nr, 1, &cmp, err);
         if (rc < 0)
             return rc;
@@ -135,7 +144,7 @@ static int deny_personality(scmp_filter_ctx ctx, struct sbx_err *err)
     int nr = seccomp_syscall_resolve_name("personality");
     size_t n = sizeof(personalities) / sizeof(personalities[0]);
     uint64_t lo = 0;
-    struct scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_GT, 0xffffffffULL);
+    struct scmp_arg_cmp cmp = arg0(SCMP_CMP_GT, 0xffffffffULL, 0);
     int rc;
 
     if (nr == __NR_SCMP_ERROR)
@@ -158,7 +167,7 @@ static int deny_ns_flags(scmp_filter_ctx ctx, const char *name, struct sbx_err *
     if (nr == __NR_SCMP_ERROR)
         return 0;
     for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
-        struct scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]);
+        struct scmp_arg_cmp cmp = arg0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]);
         int rc = add_rule(ctx, EPERM, nr, 1, &cmp, err);
 
         if (rc < 0)
