@@ -542,6 +542,71 @@ static void test_create_failure_cleans_up(void **state)
     assert_int_equal(sbx_provider_remove(f->p, "doomed", &err), 0);
 }
 
+/* Runs a shell script on the host with arg as $1; returns its exit status. */
+static int host_sh(const char *script, const char *arg)
+{
+    pid_t pid = fork();
+    int st = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", script, "sh", arg, (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* --rootfs DIR: a minimal root with sh, bash, cat, ls, root in passwd and
+ * group, and the libraries they and sbx-server link. */
+static void test_image_dir(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info info;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    struct sbx_buf b = SBX_BUF_INIT;
+    char root[128], expect[128], marker[160];
+    int64_t start = 0;
+    pid_t pid;
+    int rc;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    snprintf(root, sizeof(root), "%s/image", f->dir);
+    rc = host_sh("set -e; R=$1; mkdir -p $R/etc $R/bin; "
+                 "for f in /bin/sh /bin/bash /bin/cat /bin/ls " SBX_TEST_SERVER_BIN "; do "
+                 "  for l in $(ldd $f | grep -o '/[^ ]*'); do "
+                 "    mkdir -p $R$(dirname $l); cp -L $l $R$l; done; done; "
+                 "cp -L /bin/sh /bin/bash /bin/cat /bin/ls $R/bin/; echo image > $R/etc/marker; "
+                 "echo root:x:0:0:root:/root:/bin/sh > $R/etc/passwd; echo root:x:0: > $R/etc/group",
+                 root);
+    assert_int_equal(rc, 0);
+    memset(&spec, 0, sizeof(spec));
+    spec.image = root;
+    rc = sbx_provider_create(f->p, &spec, &info, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    assert_non_null(info.image);
+    pid = (pid_t)init_pid(f, info.id, &start);
+    memset(&r, 0, sizeof(r));
+    run(f, info.id, "cat /etc/marker /etc/hostname; echo changed > /etc/marker; ls /workspace", &r);
+    snprintf(expect, sizeof(expect), "image\n%s\n", info.id);
+    assert_string_equal(r.out, expect);
+    sbx_exec_result_release(&r);
+    /* the image itself is a read-only lower layer */
+    snprintf(marker, sizeof(marker), "%s/etc/marker", root);
+    assert_int_equal(sbx_file_read(marker, &b), 0);
+    assert_string_equal(b.ptr, "image\n");
+    sbx_buf_free(&b);
+    assert_int_equal(sbx_provider_remove(f->p, info.id, &err), 0);
+    assert_gone(f, info.id, pid);
+    sbx_sandbox_info_free(&info);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
