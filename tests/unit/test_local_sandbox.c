@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -217,6 +219,19 @@ static void test_lifecycle(void **state)
     assert_true(!strcmp(r.out, "0\n*\n") || !strcmp(r.out, "0\n"));
     sbx_exec_result_release(&r);
 
+    /* restricted: no_new_privs, a seccomp filter, no mount, read-only
+     * /sys and /proc/sys, masked /proc/kcore, only the sandbox's processes */
+    run(f, info.id,
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \t'; "
+        "mount -t tmpfs x /mnt 2>/dev/null && echo mounted; "
+        "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo wrote-proc; "
+        "touch /sys/kernel/x 2>/dev/null && echo wrote-sys; "
+        "head -c 1 /proc/kcore | wc -c; "
+        "ls /proc | grep -c '^[0-9]' | awk '{ print ($1 < 10) }'",
+        &r);
+    assert_string_equal(r.out, "NoNewPrivs:1\nSeccomp:2\n0\n1\n");
+    sbx_exec_result_release(&r);
+
     /* stdout and stderr apart, exit code through */
     run(f, info.id, "echo out; echo err >&2; exit 3", &r);
     assert_int_equal(r.exit_code, 3);
@@ -346,11 +361,260 @@ static void test_dead_sandbox(void **state)
     sbx_sandbox_info_free(&info);
 }
 
+/* The HTTP status sbx-server answers GET path with, over its unix socket. */
+static int http_status(const char *sock, const char *path, const char *key)
+{
+    struct sockaddr_un sa;
+    char req[512], resp[64];
+    int fd, n, len = 0, status = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    assert_true(strlen(sock) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%s%s%sConnection: close\r\n\r\n",
+                 path, key ? "X-Session-API-Key: " : "", key ? key : "", key ? "\r\n" : "");
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    while (len < (int)sizeof(resp) - 1) {
+        n = (int)read(fd, resp + len, sizeof(resp) - 1 - (size_t)len);
+        if (n <= 0)
+            break;
+        len += n;
+    }
+    resp[len] = '\0';
+    close(fd);
+    if (len > 12 && !strncmp(resp, "HTTP/1.1 ", 9))
+        status = (int)strtol(resp + 9, NULL, 10);
+    return status;
+}
+
+static void test_bootstrap_and_env(void **state)
+{
+    struct fixture *f = *state;
+    const char *env[] = {"GREETING=hello", "PATH=/usr/bin:/bin", NULL};
+    const char *labels_a[] = {"team=a", "tier=1", NULL};
+    const char *labels_b[] = {"team=b", NULL};
+    const char *filter[] = {"team=a", NULL};
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info a, b, *list = NULL;
+    struct sbx_sandbox_filter flt;
+    struct sbx_server_opts o;
+    struct sbx_endpoint ep;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    int64_t start = 0;
+    pid_t pa, pb;
+    int n, rc;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.env = env;
+    spec.labels = labels_a;
+    spec.workdir = "/srv/work";
+    rc = sbx_provider_create(f->p, &spec, &a, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    spec.env = NULL;
+    spec.workdir = NULL;
+    spec.labels = labels_b;
+    rc = sbx_provider_create(f->p, &spec, &b, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    pa = (pid_t)init_pid(f, a.id, &start);
+    pb = (pid_t)init_pid(f, b.id, &start);
+
+    /* the spec's environment and working directory; a request's env and cwd */
+    memset(&r, 0, sizeof(r));
+    run(f, a.id, "echo $GREETING $PATH; pwd", &r);
+    assert_string_equal(r.out, "hello /usr/bin:/bin\n/srv/work\n");
+    sbx_exec_result_release(&r);
+    {
+        const char *argv[] = {"sh", "-c", "echo $GREETING; pwd", NULL};
+        const char *xenv[] = {"GREETING=bye", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.env = xenv;
+        req.cwd = "/tmp";
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, a.id, &req, &r, &err), 0);
+        assert_string_equal(r.out, "bye\n/tmp\n");
+        sbx_exec_result_release(&r);
+    }
+    /* sandboxes do not see each other's files */
+    run(f, a.id, "echo mine > /tmp/x; echo mine > /etc/only-a", &r);
+    sbx_exec_result_release(&r);
+    run(f, b.id, "cat /tmp/x /etc/only-a 2>/dev/null; echo $?", &r);
+    assert_string_equal(r.out, "1\n");
+    sbx_exec_result_release(&r);
+    assert_int_not_equal(access("/etc/only-a", F_OK), 0);
+
+    /* list by label */
+    memset(&flt, 0, sizeof(flt));
+    flt.labels = filter;
+    n = sbx_provider_list(f->p, &flt, &list, &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, a.id);
+    assert_int_equal(list[0].n_labels, 2);
+    sbx_sandbox_info_array_free(list, (size_t)n);
+    n = sbx_provider_list(f->p, NULL, &list, &err);
+    assert_int_equal(n, 2);
+    sbx_sandbox_info_array_free(list, (size_t)n);
+
+    /* the server started at create answers; bootstrap with a key restarts
+     * it with the key */
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(sbx_provider_bootstrap(f->p, a.id, &o, &ep, &err), 0);
+    assert_non_null(ep.unix_path);
+    assert_null(ep.url);
+    assert_null(ep.api_key);
+    assert_int_equal(http_status(ep.unix_path, "/alive", NULL), 200);
+    assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", NULL), 200);
+    sbx_endpoint_release(&ep);
+    o.api_key = "s3cret";
+    rc = sbx_provider_bootstrap(f->p, a.id, &o, &ep, &err);
+    if (rc < 0)
+        fail_msg("bootstrap: %s", err.msg);
+    assert_string_equal(ep.api_key, "s3cret");
+    assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", NULL), 403);
+    assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", "s3cret"), 200);
+    sbx_endpoint_release(&ep);
+    {
+        char *url = NULL;
+
+        assert_int_equal(sbx_provider_port_url(f->p, a.id, 8080, &url, &err), 0);
+        assert_string_equal(url, "http://127.0.0.1:8080");
+        free(url);
+    }
+
+    assert_int_equal(sbx_provider_remove(f->p, a.id, &err), 0);
+    assert_gone(f, a.id, pa);
+    assert_int_equal(sbx_provider_remove(f->p, b.id, &err), 0);
+    assert_gone(f, b.id, pb);
+    sbx_sandbox_info_free(&a);
+    sbx_sandbox_info_free(&b);
+}
+
+/* A create that fails in the init leaves nothing behind and names the step. */
+static void test_create_failure_cleans_up(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info *list = NULL;
+    struct sbx_err err = {0};
+    char path[128];
+    struct dirent *de;
+    DIR *d;
+    int rc, entries = 0;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.name = "doomed";
+    /* /proc/sys is read-only inside: the working directory cannot be made */
+    spec.workdir = "/proc/sys/sbx-work";
+    rc = sbx_provider_create(f->p, &spec, NULL, &err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err.msg, "create: create the working directory"));
+    assert_int_equal(sbx_provider_list(f->p, NULL, &list, &err), 0);
+    snprintf(path, sizeof(path), "%s/local", f->dir);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            entries++;
+    closedir(d);
+    assert_int_equal(entries, 0);
+    /* and the name is free again */
+    spec.workdir = NULL;
+    rc = sbx_provider_create(f->p, &spec, NULL, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    assert_int_equal(sbx_provider_remove(f->p, "doomed", &err), 0);
+}
+
+/* Runs a shell script on the host with arg as $1; returns its exit status. */
+static int host_sh(const char *script, const char *arg)
+{
+    pid_t pid = fork();
+    int st = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", script, "sh", arg, (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* --rootfs DIR: a minimal root with sh, bash, cat, ls, root in passwd and
+ * group, and the libraries they and sbx-server link. */
+static void test_image_dir(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info info;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    struct sbx_buf b = SBX_BUF_INIT;
+    char root[128], expect[128], marker[160];
+    int64_t start = 0;
+    pid_t pid;
+    int rc;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    snprintf(root, sizeof(root), "%s/image", f->dir);
+    rc = host_sh("set -e; R=$1; mkdir -p $R/etc $R/bin; "
+                 "for f in /bin/sh /bin/bash /bin/cat /bin/ls " SBX_TEST_SERVER_BIN "; do "
+                 "  for l in $(ldd $f | grep -o '/[^ ]*'); do "
+                 "    mkdir -p $R$(dirname $l); cp -L $l $R$l; done; done; "
+                 "cp -L /bin/sh /bin/bash /bin/cat /bin/ls $R/bin/; echo image > $R/etc/marker; "
+                 "echo root:x:0:0:root:/root:/bin/sh > $R/etc/passwd; echo root:x:0: > $R/etc/group",
+                 root);
+    assert_int_equal(rc, 0);
+    memset(&spec, 0, sizeof(spec));
+    spec.image = root;
+    rc = sbx_provider_create(f->p, &spec, &info, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    assert_non_null(info.image);
+    pid = (pid_t)init_pid(f, info.id, &start);
+    memset(&r, 0, sizeof(r));
+    run(f, info.id, "cat /etc/marker /etc/hostname; echo changed > /etc/marker; ls /workspace", &r);
+    snprintf(expect, sizeof(expect), "image\n%s\n", info.id);
+    assert_string_equal(r.out, expect);
+    sbx_exec_result_release(&r);
+    /* the image itself is a read-only lower layer */
+    snprintf(marker, sizeof(marker), "%s/etc/marker", root);
+    assert_int_equal(sbx_file_read(marker, &b), 0);
+    assert_string_equal(b.ptr, "image\n");
+    sbx_buf_free(&b);
+    assert_int_equal(sbx_provider_remove(f->p, info.id, &err), 0);
+    assert_gone(f, info.id, pid);
+    sbx_sandbox_info_free(&info);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bootstrap_and_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

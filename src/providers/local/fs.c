@@ -232,6 +232,8 @@ static int rm_entries(int dfd, int topfd, unsigned depth, unsigned *moved)
         close(fd);
         return -errno;
     }
+    /* the duplicate shares dfd's offset, which a previous pass left at the end */
+    rewinddir(d);
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
