@@ -382,6 +382,30 @@ def test_run_json_keep_timeout(sbx):
     assert sbx.ls() == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_interrupted_removes_sandbox(sbx, sig):
+    p = subprocess.Popen([SBX_CLI, "run", "--", "echo started > /tmp/mark; sleep 120"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sbx.env, text=True)
+    try:
+        # wait until the command runs in a sandbox, then interrupt sbx
+        deadline = time.monotonic() + 60
+        started = False
+        while not started and time.monotonic() < deadline and p.poll() is None:
+            for x in sbx.ls():
+                r = sbx("exec", "--raw", x["id"], "--", "cat", "/tmp/mark")
+                started = started or r.stdout == "started\n"
+        assert started
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 128 + sig, (p.returncode, out, err)
+    assert "interrupted" in err
+    assert sbx.ls() == []
+
+
 def test_create_ls_inspect(sbx):
     a = sbx.create("--name", "alpha", "-l", "team=ml", "-l", "tier=gpu", "--memory", "256m",
                    "--cpus", "0.5", "--pids", "300", "--network", "none")
