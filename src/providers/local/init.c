@@ -476,12 +476,11 @@ static void on_request(struct init *in, size_t ci)
         on_server(in, ci);
         break;
     case SBX_CTL_EXEC:
+        /* on success the connection stays open until the command exits;
+         * on failure on_exec has answered and dropped it */
         on_exec(in, ci, fds, nfds);
         for (i = 0; i < nfds; i++)
             close(fds[i]);
-        /* the connection stays open until the command exits */
-        if (ci < in->nconns && in->conns[ci].fd == fd && in->conns[ci].pid > 0)
-            return;
         return;
     default:
         send_reply(in, fd, SBX_CTL_ERR, EINVAL, "init: unknown request", NULL, 0);
