@@ -507,6 +507,10 @@ static void test_bootstrap_and_env(void **state)
     assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", NULL), 403);
     assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", "s3cret"), 200);
     sbx_endpoint_release(&ep);
+    /* the first server and its shell are gone: one server, one shell */
+    run(f, a.id, "cat /proc/[0-9]*/comm | grep -c -e '^bash$' -e '^sbx-server$'", &r);
+    assert_string_equal(r.out, "2\n");
+    sbx_exec_result_release(&r);
     {
         char *url = NULL;
 

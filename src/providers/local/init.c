@@ -24,6 +24,7 @@
 #include "providers/local/ctl.h"
 
 #define MAX_CONNS 256
+#define MAX_PROCS 16384
 #define ARENA_SIZE (SBX_CTL_MAX_MSG + 2 * (SBX_CTL_MAX_STRS + 1) * sizeof(char *))
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -54,6 +55,9 @@ struct init {
     struct sbx__ctl_msg msg;
     struct sbx__ctl_msg rep;
     const char *envp[SBX_INIT_MAX_ENV + SBX_CTL_MAX_STRS + 1];
+    pid_t procs[MAX_PROCS], parents[MAX_PROCS];
+    char mark[MAX_PROCS];
+    char dents[8192];
 };
 
 const char *sbx__init_step_name(int step)
@@ -417,6 +421,101 @@ static const char **arena_copy(struct init *in, size_t *off, const char *const *
     return arr;
 }
 
+/* The parent of pid from /proc/<pid>/stat (field 4), or -1. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[32], b[512];
+    const char *p;
+    ssize_t n;
+    int fd, i = 0;
+    pid_t v = 0;
+    unsigned u = (unsigned)pid;
+    char digits[12];
+
+    do {
+        digits[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    memcpy(path, "/proc/", 6);
+    for (n = 0; i > 0; n++)
+        path[6 + n] = digits[--i];
+    memcpy(path + 6 + n, "/stat", 6);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, b, sizeof(b) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    b[n] = '\0';
+    p = strrchr(b, ')');
+    if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+        return -1;
+    for (p += 4; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (*p - '0');
+    return v;
+}
+
+/* SIGKILLs root and every process descended from it. Its descendants are
+ * found before anything dies (orphans move to pid 1 and lose their
+ * ancestry); sbx-server's shells run in sessions of their own, so its
+ * process group is not enough. */
+static void kill_tree(struct init *in, pid_t root)
+{
+    size_t n = 0, i;
+    int fd, changed;
+    long got;
+
+    fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd >= 0 && (got = syscall(SYS_getdents64, fd, in->dents, sizeof(in->dents))) > 0) {
+        long off = 0;
+
+        while (off < got) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(in->dents + off);
+            pid_t pid = 0;
+            const char *c;
+
+            for (c = d->name; *c >= '0' && *c <= '9'; c++)
+                pid = pid * 10 + (*c - '0');
+            if (!*c && pid > 1 && n < MAX_PROCS) {
+                in->procs[n] = pid;
+                in->parents[n] = parent_of(pid);
+                in->mark[n] = pid == root;
+                n++;
+            }
+            off += d->reclen;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    do {
+        changed = 0;
+        for (i = 0; i < n; i++) {
+            size_t k;
+
+            if (in->mark[i])
+                continue;
+            for (k = 0; k < n; k++) {
+                if (in->mark[k] && in->procs[k] == in->parents[i]) {
+                    in->mark[i] = 1;
+                    changed = 1;
+                    break;
+                }
+            }
+        }
+    } while (changed);
+    kill(root, SIGKILL);
+    for (i = 0; i < n; i++)
+        if (in->mark[i])
+            kill(in->procs[i], SIGKILL);
+}
+
 static void on_server(struct init *in, size_t ci)
 {
     struct sbx__ctl_msg *m = &in->msg;
@@ -433,8 +532,7 @@ static void on_server(struct init *in, size_t ci)
     if (in->server > 0) {
         int st;
 
-        kill(-in->server, SIGKILL);
-        kill(in->server, SIGKILL);
+        kill_tree(in, in->server);
         while (waitpid(in->server, &st, 0) < 0 && errno == EINTR)
             ;
         in->server = 0;
