@@ -191,6 +191,7 @@ static void test_lifecycle(void **state)
     char *line2;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -296,6 +297,22 @@ static void test_lifecycle(void **state)
         assert_int_equal(r.exit_code, 137);
         sbx_exec_result_release(&r);
     }
+    /* both pipes drained at once (no deadlock on a full pipe), and a bound */
+    run(f, info.id, "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2", &r);
+    assert_int_equal(r.out_len, 3000000);
+    assert_int_equal(r.err_len, 2000000);
+    sbx_exec_result_release(&r);
+    {
+        const char *argv[] = {"head", "-c", "67108865", "/dev/zero", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), -E2BIG);
+        assert_string_equal(err.msg, "exec: output larger than 64 MiB");
+        assert_null(r.out);
+    }
     /* an unknown command: 127 and a message */
     run(f, info.id, "exec no-such-command-here", &r);
     assert_int_equal(r.exit_code, 127);
@@ -338,6 +355,7 @@ static void test_dead_sandbox(void **state)
     int rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -432,6 +450,7 @@ static void test_bootstrap_and_env(void **state)
     int n, rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -541,6 +560,7 @@ static void test_create_failure_cleans_up(void **state)
     int rc, entries = 0;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -599,6 +619,7 @@ static void test_image_dir(void **state)
     int rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
