@@ -588,6 +588,42 @@ static void test_create_failure_cleans_up(void **state)
     assert_int_equal(sbx_provider_remove(f->p, "doomed", &err), 0);
 }
 
+/* An sbx-server that cannot start fails create at once, quoting its log. */
+static void test_server_fails(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_provider_config cfg;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info *list = NULL;
+    struct sbx_provider *p;
+    struct sbx_err err = {0};
+    char bin[128];
+    int fd, rc;
+
+    if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
+        skip();
+        return;
+    }
+    snprintf(bin, sizeof(bin), "%s/bad-server", f->dir);
+    fd = open(bin, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "#!/bin/sh\necho boom >&2\nexit 3\n", 32), 32);
+    close(fd);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.state_dir = f->dir;
+    cfg.server_bin = bin;
+    p = sbx_provider_open("local", &cfg, &err);
+    assert_non_null(p);
+    memset(&spec, 0, sizeof(spec));
+    rc = sbx_provider_create(p, &spec, NULL, &err);
+    assert_int_equal(rc, -EIO);
+    assert_string_equal(err.msg, "create: sbx-server exited with status 3 before it listened; "
+                                 "sbx-server said: boom");
+    assert_int_equal(sbx_provider_list(p, NULL, &list, &err), 0);
+    sbx_provider_close(p);
+}
+
 /* Runs a shell script on the host with arg as $1; returns its exit status. */
 static int host_sh(const char *script, const char *arg)
 {
@@ -662,6 +698,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bootstrap_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_fails, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
