@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -312,6 +313,32 @@ static void test_lifecycle(void **state)
         assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), -E2BIG);
         assert_string_equal(err.msg, "exec: output larger than 64 MiB");
         assert_null(r.out);
+    }
+    /* a terminal: the command gets it as its controlling tty */
+    {
+        const char *argv[] = {"sh", "-c", "[ -t 0 ] && echo isatty; exec 3</dev/tty && echo ctty",
+                              NULL};
+        struct sbx_exec_req req;
+        char out[256];
+        int master = -1, slave = -1;
+        ssize_t n;
+        size_t len = 0;
+
+        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.tty = true;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = slave;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), 0);
+        assert_int_equal(r.exit_code, 0);
+        assert_null(r.out);
+        close(slave);
+        sbx_fd_set_nonblock(master, 1);
+        while (len < sizeof(out) - 1 && (n = read(master, out + len, sizeof(out) - 1 - len)) > 0)
+            len += (size_t)n;
+        out[len] = '\0';
+        assert_string_equal(out, "isatty\r\nctty\r\n");
+        close(master);
     }
     /* an unknown command: 127 and a message */
     run(f, info.id, "exec no-such-command-here", &r);
