@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -74,7 +75,10 @@ static int setup(void **state)
     assert_non_null(f);
     /* orphaned inits come to us, so the test can reap them */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-    memcpy(f->dir, "/tmp/sbx-local-XXXXXX", 22);
+    /* SBX_TEST_STATE_PARENT=/var/lib runs the suite with the state directory
+     * inside an overlaid top-level directory, as the default /var/lib/sbx is */
+    snprintf(f->dir, sizeof(f->dir), "%s/sbx-local-XXXXXX",
+             getenv("SBX_TEST_STATE_PARENT") ? getenv("SBX_TEST_STATE_PARENT") : "/tmp");
     assert_non_null(mkdtemp(f->dir));
     memset(&cfg, 0, sizeof(cfg));
     cfg.state_dir = f->dir;
@@ -89,7 +93,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    struct sbx_sandbox_info *list = NULL;
+    int n, i;
 
+    /* a failed assertion skips a test's own rm: sandboxes outlive their
+     * creator by design, so remove what is left before the directory */
+    n = sbx_provider_list(f->p, NULL, &list, NULL);
+    for (i = 0; i < n; i++)
+        sbx_provider_remove(f->p, list[i].id, NULL);
+    sbx_sandbox_info_array_free(list, n > 0 ? (size_t)n : 0);
     sbx_provider_close(f->p);
     assert_int_equal(rm_rf(f->dir), 0);
     free(f);
@@ -180,6 +192,7 @@ static void test_lifecycle(void **state)
     char *line2;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -213,10 +226,19 @@ static void test_lifecycle(void **state)
     assert_string_equal(line2, expect);
     sbx_exec_result_release(&r);
 
-    /* the host's /root is hidden; /etc/shadow has no password hashes */
-    run(f, info.id, "ls -A /root | wc -l; cut -d: -f2 /etc/shadow | sort -u", &r);
+    /* the host's /root and sbx's state directory are hidden; /etc/shadow
+     * has no password hashes */
+    {
+        char script[256];
+
+        snprintf(script, sizeof(script),
+                 "ls -A /root | wc -l; ls -A %s 2>/dev/null | wc -l; "
+                 "cut -d: -f2 /etc/shadow | sort -u",
+                 f->dir);
+        run(f, info.id, script, &r);
+    }
     assert_int_equal(r.exit_code, 0);
-    assert_true(!strcmp(r.out, "0\n*\n") || !strcmp(r.out, "0\n"));
+    assert_true(!strcmp(r.out, "0\n0\n*\n") || !strcmp(r.out, "0\n0\n"));
     sbx_exec_result_release(&r);
 
     /* restricted: no_new_privs, a seccomp filter, no mount, read-only
@@ -276,6 +298,48 @@ static void test_lifecycle(void **state)
         assert_int_equal(r.exit_code, 137);
         sbx_exec_result_release(&r);
     }
+    /* both pipes drained at once (no deadlock on a full pipe), and a bound */
+    run(f, info.id, "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2", &r);
+    assert_int_equal(r.out_len, 3000000);
+    assert_int_equal(r.err_len, 2000000);
+    sbx_exec_result_release(&r);
+    {
+        const char *argv[] = {"head", "-c", "67108865", "/dev/zero", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), -E2BIG);
+        assert_string_equal(err.msg, "exec: output larger than 64 MiB");
+        assert_null(r.out);
+    }
+    /* a terminal: the command gets it as its controlling tty */
+    {
+        const char *argv[] = {"sh", "-c", "[ -t 0 ] && echo isatty; exec 3</dev/tty && echo ctty",
+                              NULL};
+        struct sbx_exec_req req;
+        char out[256];
+        int master = -1, slave = -1;
+        ssize_t n;
+        size_t len = 0;
+
+        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.tty = true;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = slave;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), 0);
+        assert_int_equal(r.exit_code, 0);
+        assert_null(r.out);
+        close(slave);
+        sbx_fd_set_nonblock(master, 1);
+        while (len < sizeof(out) - 1 && (n = read(master, out + len, sizeof(out) - 1 - len)) > 0)
+            len += (size_t)n;
+        out[len] = '\0';
+        assert_string_equal(out, "isatty\r\nctty\r\n");
+        close(master);
+    }
     /* an unknown command: 127 and a message */
     run(f, info.id, "exec no-such-command-here", &r);
     assert_int_equal(r.exit_code, 127);
@@ -290,13 +354,14 @@ static void test_lifecycle(void **state)
         assert_int_equal(got.state, SBX_SANDBOX_PAUSED);
         sbx_sandbox_info_free(&got);
         assert_int_equal(sbx_provider_resume(f->p, info.id, &err), 0);
+        assert_int_equal(sbx_provider_get(f->p, info.id, &got, &err), 0);
+        assert_int_equal(got.state, SBX_SANDBOX_RUNNING);
+        sbx_sandbox_info_free(&got);
+        /* rm of a paused sandbox works (it is thawed to die) */
+        assert_int_equal(sbx_provider_pause(f->p, info.id, &err), 0);
     } else {
         assert_int_equal(rc, -ENOTSUP);
     }
-    assert_int_equal(sbx_provider_get(f->p, info.id, &got, &err), 0);
-    assert_int_equal(got.state, SBX_SANDBOX_RUNNING);
-    sbx_sandbox_info_free(&got);
-
     rc = sbx_provider_remove(f->p, info.id, &err);
     if (rc < 0)
         fail_msg("remove: %s", err.msg);
@@ -317,6 +382,7 @@ static void test_dead_sandbox(void **state)
     int rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -325,10 +391,10 @@ static void test_dead_sandbox(void **state)
     rc = sbx_provider_create(f->p, &spec, &info, &err);
     if (rc < 0)
         fail_msg("create: %s", err.msg);
-    /* no network: loopback only */
+    /* no network: loopback only, and up (IFF_UP | IFF_LOOPBACK) */
     memset(&r, 0, sizeof(r));
-    run(f, info.id, "ls /sys/class/net", &r);
-    assert_string_equal(r.out, "lo\n");
+    run(f, info.id, "ls /sys/class/net; cat /sys/class/net/lo/flags", &r);
+    assert_string_equal(r.out, "lo\n0x9\n");
     sbx_exec_result_release(&r);
     {
         char *url = NULL;
@@ -336,9 +402,10 @@ static void test_dead_sandbox(void **state)
         assert_int_equal(sbx_provider_port_url(f->p, info.id, 8080, &url, &err), -ENOTSUP);
         assert_null(url);
     }
-    /* its init dies: the sandbox reads dead, and rm cleans up */
+    /* SIGTERM to the init goes to sbx-server; when it exits, so does the
+     * init: the sandbox reads dead, and rm cleans up */
     pid = (pid_t)init_pid(f, info.id, &start);
-    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(kill(pid, SIGTERM), 0);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
     assert_int_equal(sbx_provider_get(f->p, info.id, &got, &err), 0);
@@ -410,6 +477,7 @@ static void test_bootstrap_and_env(void **state)
     int n, rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -486,6 +554,10 @@ static void test_bootstrap_and_env(void **state)
     assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", NULL), 403);
     assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", "s3cret"), 200);
     sbx_endpoint_release(&ep);
+    /* the first server and its shell are gone: one server, one shell */
+    run(f, a.id, "cat /proc/[0-9]*/comm | grep -c -e '^bash$' -e '^sbx-server$'", &r);
+    assert_string_equal(r.out, "2\n");
+    sbx_exec_result_release(&r);
     {
         char *url = NULL;
 
@@ -515,6 +587,7 @@ static void test_create_failure_cleans_up(void **state)
     int rc, entries = 0;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -540,6 +613,42 @@ static void test_create_failure_cleans_up(void **state)
     if (rc < 0)
         fail_msg("create: %s", err.msg);
     assert_int_equal(sbx_provider_remove(f->p, "doomed", &err), 0);
+}
+
+/* An sbx-server that cannot start fails create at once, quoting its log. */
+static void test_server_fails(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_provider_config cfg;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info *list = NULL;
+    struct sbx_provider *p;
+    struct sbx_err err = {0};
+    char bin[128];
+    int fd, rc;
+
+    if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
+        skip();
+        return;
+    }
+    snprintf(bin, sizeof(bin), "%s/bad-server", f->dir);
+    fd = open(bin, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "#!/bin/sh\necho boom >&2\nexit 3\n", 32), 32);
+    close(fd);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.state_dir = f->dir;
+    cfg.server_bin = bin;
+    p = sbx_provider_open("local", &cfg, &err);
+    assert_non_null(p);
+    memset(&spec, 0, sizeof(spec));
+    rc = sbx_provider_create(p, &spec, NULL, &err);
+    assert_int_equal(rc, -EIO);
+    assert_string_equal(err.msg, "create: sbx-server exited with status 3 before it listened; "
+                                 "sbx-server said: boom");
+    assert_int_equal(sbx_provider_list(p, NULL, &list, &err), 0);
+    sbx_provider_close(p);
 }
 
 /* Runs a shell script on the host with arg as $1; returns its exit status. */
@@ -573,6 +682,7 @@ static void test_image_dir(void **state)
     int rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -615,6 +725,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bootstrap_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_fails, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -24,6 +25,7 @@
 #include "providers/local/ctl.h"
 
 #define MAX_CONNS 256
+#define MAX_PROCS 16384
 #define ARENA_SIZE (SBX_CTL_MAX_MSG + 2 * (SBX_CTL_MAX_STRS + 1) * sizeof(char *))
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -54,6 +56,9 @@ struct init {
     struct sbx__ctl_msg msg;
     struct sbx__ctl_msg rep;
     const char *envp[SBX_INIT_MAX_ENV + SBX_CTL_MAX_STRS + 1];
+    pid_t procs[MAX_PROCS], parents[MAX_PROCS];
+    char mark[MAX_PROCS];
+    char dents[8192];
 };
 
 const char *sbx__init_step_name(int step)
@@ -417,6 +422,101 @@ static const char **arena_copy(struct init *in, size_t *off, const char *const *
     return arr;
 }
 
+/* The parent of pid from /proc/<pid>/stat (field 4), or -1. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[32], b[512];
+    const char *p;
+    ssize_t n;
+    int fd, i = 0;
+    pid_t v = 0;
+    unsigned u = (unsigned)pid;
+    char digits[12];
+
+    do {
+        digits[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    memcpy(path, "/proc/", 6);
+    for (n = 0; i > 0; n++)
+        path[6 + n] = digits[--i];
+    memcpy(path + 6 + n, "/stat", 6);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, b, sizeof(b) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    b[n] = '\0';
+    p = strrchr(b, ')');
+    if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+        return -1;
+    for (p += 4; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (*p - '0');
+    return v;
+}
+
+/* SIGKILLs root and every process descended from it. Its descendants are
+ * found before anything dies (orphans move to pid 1 and lose their
+ * ancestry); sbx-server's shells run in sessions of their own, so its
+ * process group is not enough. */
+static void kill_tree(struct init *in, pid_t root)
+{
+    size_t n = 0, i;
+    int fd, changed;
+    long got;
+
+    fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd >= 0 && (got = syscall(SYS_getdents64, fd, in->dents, sizeof(in->dents))) > 0) {
+        long off = 0;
+
+        while (off < got) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(in->dents + off);
+            pid_t pid = 0;
+            const char *c;
+
+            for (c = d->name; *c >= '0' && *c <= '9'; c++)
+                pid = pid * 10 + (*c - '0');
+            if (!*c && pid > 1 && n < MAX_PROCS) {
+                in->procs[n] = pid;
+                in->parents[n] = parent_of(pid);
+                in->mark[n] = pid == root;
+                n++;
+            }
+            off += d->reclen;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    do {
+        changed = 0;
+        for (i = 0; i < n; i++) {
+            size_t k;
+
+            if (in->mark[i])
+                continue;
+            for (k = 0; k < n; k++) {
+                if (in->mark[k] && in->procs[k] == in->parents[i]) {
+                    in->mark[i] = 1;
+                    changed = 1;
+                    break;
+                }
+            }
+        }
+    } while (changed);
+    kill(root, SIGKILL);
+    for (i = 0; i < n; i++)
+        if (in->mark[i])
+            kill(in->procs[i], SIGKILL);
+}
+
 static void on_server(struct init *in, size_t ci)
 {
     struct sbx__ctl_msg *m = &in->msg;
@@ -433,8 +533,7 @@ static void on_server(struct init *in, size_t ci)
     if (in->server > 0) {
         int st;
 
-        kill(-in->server, SIGKILL);
-        kill(in->server, SIGKILL);
+        kill_tree(in, in->server);
         while (waitpid(in->server, &st, 0) < 0 && errno == EINTR)
             ;
         in->server = 0;
@@ -476,12 +575,11 @@ static void on_request(struct init *in, size_t ci)
         on_server(in, ci);
         break;
     case SBX_CTL_EXEC:
+        /* on success the connection stays open until the command exits;
+         * on failure on_exec has answered and dropped it */
         on_exec(in, ci, fds, nfds);
         for (i = 0; i < nfds; i++)
             close(fds[i]);
-        /* the connection stays open until the command exits */
-        if (ci < in->nconns && in->conns[ci].fd == fd && in->conns[ci].pid > 0)
-            return;
         return;
     default:
         send_reply(in, fd, SBX_CTL_ERR, EINVAL, "init: unknown request", NULL, 0);
@@ -628,6 +726,65 @@ static void loop(struct init *in)
     }
 }
 
+/* Waits until the first sbx-server listens (its socket appears), so that
+ * create reports a server that cannot start at once and with its exit
+ * status instead of after a timeout. -ECHILD with *status when it exited,
+ * -ETIMEDOUT after SBX_INIT_SERVER_WAIT_MS. */
+static int wait_for_socket(struct init *in, int *status)
+{
+    int64_t deadline = now_ms() + SBX_INIT_SERVER_WAIT_MS;
+    struct pollfd pfd[2];
+    struct stat st;
+    char ev[1024];
+    int ifd, rc = -ETIMEDOUT;
+
+    ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ifd < 0)
+        return -errno;
+    if (inotify_add_watch(ifd, "/.sbx/run", IN_CREATE | IN_MOVED_TO) < 0) {
+        rc = -errno;
+        close(ifd);
+        return rc;
+    }
+    for (;;) {
+        struct signalfd_siginfo si;
+        int64_t left;
+        pid_t pid;
+
+        if (lstat(SERVER_SOCK, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            rc = 0;
+            break;
+        }
+        while ((pid = waitpid(-1, status, WNOHANG)) > 0)
+            if (pid == in->server)
+                break;
+        if (pid == in->server) {
+            in->server = 0;
+            rc = -ECHILD;
+            break;
+        }
+        left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        pfd[0].fd = ifd;
+        pfd[0].events = POLLIN;
+        pfd[1].fd = in->sfd;
+        pfd[1].events = POLLIN;
+        if (poll(pfd, 2, (int)left) < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        while (read(ifd, ev, sizeof(ev)) > 0)
+            ;
+        /* SIGCHLD is handled by the waitpid above; a SIGTERM now ends it */
+        while (read(in->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            if (si.ssi_signo != SIGCHLD)
+                _exit(0);
+    }
+    close(ifd);
+    return rc;
+}
+
 static int loopback_up(void)
 {
     struct ifreq ifr;
@@ -680,7 +837,7 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     sigset_t mask;
     size_t failed = 0;
     char one;
-    int keep[2], nullfd, logfd, rc;
+    int keep[2], nullfd, logfd, rc, status = 0;
     ssize_t n;
 
     /* Dies with the intermediate process that cloned it (which dies with the
@@ -764,6 +921,9 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     start_server(in);
     if (in->server <= 0)
         fail(c, SBX_INIT_SERVER, EAGAIN, 0);
+    rc = wait_for_socket(in, &status);
+    if (rc < 0)
+        fail(c, SBX_INIT_SERVER, -rc, (size_t)(unsigned)status);
     report(c->report_fd, SBX_INIT_OK, 0, 0);
     close(c->report_fd);
     loop(in);
