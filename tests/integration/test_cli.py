@@ -485,8 +485,6 @@ def test_exec_session(sbx, box):
                                     "working_dir": "/tmp/cli-cd"}
 
 
-@pytest.mark.xfail(strict=True, reason="sbx-server reports 'bash session exited with code 0' "
-                   "when bash's pty EIO arrives before its SIGCHLD (src/server/bash/session.c)")
 def test_exec_exit_ends_session_with_its_code(sbx, box):
     # `exit 7` ends the session's bash: sbx exec exits 7, and the next exec gets a new session
     r = sbx("exec", box, "--", "exit 7")
