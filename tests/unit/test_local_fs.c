@@ -98,14 +98,11 @@ static void test_pid_start_and_kill(void **state)
 static void test_wait_server_init_gone(void **state)
 {
     char dir[] = "/tmp/sbx-ws-XXXXXX";
-    char run[64];
     struct sbx_err err = {0};
     pid_t pid;
 
     (void)state;
     assert_non_null(mkdtemp(dir));
-    snprintf(run, sizeof(run), "%s/run", dir);
-    assert_int_equal(mkdir(run, 0755), 0);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)

@@ -574,6 +574,93 @@ static void test_bootstrap_and_env(void **state)
     sbx_sandbox_info_free(&b);
 }
 
+/* The socket the host connects to is the init's, bound outside the
+ * sandbox's view: nothing the sandbox does (a symlink where the socket used
+ * to be, killing its server) changes which socket that is. */
+static void test_server_socket_out_of_reach(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info info;
+    struct sbx_server_opts o;
+    struct sbx_endpoint ep;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    struct sockaddr_un sa;
+    struct stat before, after;
+    char decoy[128], want[256], script[1024];
+    int64_t start = 0;
+    int dfd, rc;
+    pid_t pid;
+
+    if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
+        skip();
+        return;
+    }
+    /* a host socket the sandbox would like the host to talk to */
+    snprintf(decoy, sizeof(decoy), "%s/decoy.sock", f->dir);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, decoy, strlen(decoy) + 1);
+    dfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_true(dfd >= 0);
+    assert_int_equal(bind(dfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(dfd, 8), 0);
+
+    memset(&spec, 0, sizeof(spec));
+    rc = sbx_provider_create(f->p, &spec, &info, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    pid = (pid_t)init_pid(f, info.id, &start);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(sbx_provider_bootstrap(f->p, info.id, &o, &ep, &err), 0);
+    snprintf(want, sizeof(want), "%s/local/%s/server.sock", f->dir, info.id);
+    assert_string_equal(ep.unix_path, want);
+    assert_int_equal(lstat(ep.unix_path, &before), 0);
+    assert_true(S_ISSOCK(before.st_mode));
+    sbx_endpoint_release(&ep);
+
+    /* the sandbox has no run directory and sees no socket of the host's */
+    memset(&r, 0, sizeof(r));
+    run(f, info.id, "ls -A /.sbx; test -e /.sbx/run && echo run exists; "
+                    "find / -xdev -type s 2>/dev/null | grep -c server.sock", &r);
+    assert_string_equal(r.out, "sbx-server\n0\n");
+    sbx_exec_result_release(&r);
+    /* it does its worst: symlinks to the decoy wherever the socket was or
+     * could be, and kills its server so that the init starts another */
+    snprintf(script, sizeof(script),
+             "mkdir -p /.sbx/run && ln -sf %s /.sbx/run/server.sock && "
+             "ln -sf %s /.sbx/server.sock && ln -sf %s /server.sock && "
+             "for c in /proc/[0-9]*/comm; do "
+             "  if [ \"$(cat $c 2>/dev/null)\" = sbx-server ]; then "
+             "    p=${c%%/comm}; kill -9 ${p#/proc/}; fi; "
+             "done; echo done",
+             decoy, decoy, decoy);
+    run(f, info.id, script, &r);
+    assert_string_equal(r.out, "done\n");
+    sbx_exec_result_release(&r);
+
+    /* the same path, the same socket, and the sandbox's new server answers
+     * on it; nothing ever connected to the decoy */
+    assert_int_equal(sbx_provider_bootstrap(f->p, info.id, &o, &ep, &err), 0);
+    assert_string_equal(ep.unix_path, want);
+    assert_int_equal(lstat(ep.unix_path, &after), 0);
+    assert_true(S_ISSOCK(after.st_mode));
+    assert_int_equal(after.st_ino, before.st_ino);
+    assert_int_equal(after.st_dev, before.st_dev);
+    assert_int_equal(http_status(ep.unix_path, "/alive", NULL), 200);
+    sbx_endpoint_release(&ep);
+    assert_int_equal(accept4(dfd, NULL, NULL, SOCK_CLOEXEC), -1);
+    assert_int_equal(errno, EAGAIN);
+    close(dfd);
+    unlink(decoy);
+
+    assert_int_equal(sbx_provider_remove(f->p, info.id, &err), 0);
+    assert_gone(f, info.id, pid);
+    sbx_sandbox_info_free(&info);
+}
+
 /* A create that fails in the init leaves nothing behind and names the step. */
 static void test_create_failure_cleans_up(void **state)
 {
@@ -723,6 +810,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_and_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_socket_out_of_reach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_fails, setup, teardown),

@@ -8,8 +8,9 @@
  * sandbox outlives `sbx create`, daemonless): it dies with the creator
  * (PR_SET_PDEATHSIG), the init dies with it, and it exits once the init has
  * been told to stay (DETACH). The creator writes the init's id maps, puts it
- * into the cgroups, releases it, reads its {step, errno} report, waits for
- * sbx-server's socket and marks the row running. Any failure undoes it all.
+ * into the cgroups, releases it, reads its {step, errno} report (the init
+ * sends it once sbx-server listens on the socket the init bound) and marks
+ * the row running. Any failure undoes it all.
  */
 #include "providers/local/local.h"
 
@@ -296,7 +297,7 @@ struct creation {
     struct sbx_cgroup *cg;
     struct sbx_seccomp *sc;
     char *rootfs_dir;
-    char ctl_path[4200], log_path[4200];
+    char ctl_path[4200], log_path[4200], sock_path[4200];
     const char *argv[12];
     const char *env[MAX_SPEC_ENV + 8];
     pid_t mid, init;
@@ -420,19 +421,14 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     struct sbx__local_sbx *s = &c->s;
     struct sbx__rootfs_cfg rcfg;
     struct sbx_cgroup_limits lim;
-    char path[4200], note[512] = "";
+    char note[512] = "";
     size_t i = 0;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/run", s->dir);
-    if (mkdir(path, 0755) < 0)
-        return sbx_err_set(err, -errno, "create: mkdir %s: %s", path, strerror(errno));
-    if (chmod(path, 0755) < 0)
-        return sbx_err_set(err, -errno, "create: chmod %s: %s", path, strerror(errno));
     snprintf(c->ctl_path, sizeof(c->ctl_path), "%s/ctl.sock", s->dir);
     snprintf(c->log_path, sizeof(c->log_path), "%s/server.log", s->dir);
-    snprintf(path, sizeof(path), "%s/run/server.sock", s->dir);
-    if (strlen(path) >= 108)
+    snprintf(c->sock_path, sizeof(c->sock_path), "%s/server.sock", s->dir);
+    if (strlen(c->sock_path) >= 108)
         return sbx_err_set(err, -ENAMETOOLONG,
                            "create: state directory %s is too long for a unix socket path "
                            "(set SBX_STATE_DIR to a shorter one)",
@@ -470,8 +466,8 @@ static int prepare(struct sbx_provider *p, struct creation *c,
 
     c->argv[i++] = "/.sbx/sbx-server";
     c->argv[i++] = "0";
-    c->argv[i++] = "--unix";
-    c->argv[i++] = "/.sbx/run/server.sock";
+    c->argv[i++] = "--listen-fd";
+    c->argv[i++] = "3"; /* the init's socket at <dir>/server.sock (init.h) */
     c->argv[i++] = "--working-dir";
     c->argv[i++] = s->workdir;
     c->argv[i++] = "--username";
@@ -492,6 +488,7 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     }
     c->sp.init.rf = &c->rf;
     c->sp.init.ctl_path = c->ctl_path;
+    c->sp.init.sock_path = c->sock_path;
     c->sp.init.log_path = c->log_path;
     c->sp.init.hostname = s->row.id;
     c->sp.init.workdir = s->workdir;
@@ -664,12 +661,6 @@ int sbx__local_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
     rc = store_row(p, c, "creating", c->init, start_ticks, 0, err);
     if (rc < 0) {
         sbx_err_prefix(err, "create");
-        goto out;
-    }
-    rc = sbx__local_wait_server(c->s.dir, c->init, SBX_LOCAL_SERVER_WAIT_MS, err);
-    if (rc < 0) {
-        /* the log goes with the sandbox: quote its last line */
-        server_log_tail(c->log_path, rc, err);
         goto out;
     }
     /* Running first, then DETACH: if we die in between, the init dies with

@@ -115,19 +115,18 @@ int sbx__local_kill_wait(pid_t pid, int64_t start)
 
 int sbx__local_wait_server(const char *dir, pid_t pid, int64_t timeout_ms, struct sbx_err *err)
 {
-    char run[4200], sock[4300];
+    char sock[4300];
     struct pollfd pfd[2];
     struct stat st;
     int64_t deadline = sbx_now_ms() + timeout_ms;
     int ifd = -1, pidfd = -1, rc;
 
-    snprintf(run, sizeof(run), "%s/run", dir);
-    snprintf(sock, sizeof(sock), "%s/server.sock", run);
+    snprintf(sock, sizeof(sock), "%s/server.sock", dir);
     ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (ifd < 0)
         return sbx_err_set(err, -errno, "inotify: %s", strerror(errno));
-    if (inotify_add_watch(ifd, run, IN_CREATE | IN_MOVED_TO) < 0) {
-        rc = sbx_err_set(err, -errno, "watch %s: %s", run, strerror(errno));
+    if (inotify_add_watch(ifd, dir, IN_CREATE | IN_MOVED_TO) < 0) {
+        rc = sbx_err_set(err, -errno, "watch %s: %s", dir, strerror(errno));
         goto out;
     }
     pidfd = pidfd_open_(pid);

@@ -29,8 +29,8 @@
 #define ARENA_SIZE (SBX_CTL_MAX_MSG + 2 * (SBX_CTL_MAX_STRS + 1) * sizeof(char *))
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define SERVER_PATH "/.sbx/sbx-server"
-#define SERVER_SOCK "/.sbx/run/server.sock"
+#define SERVER_FD 3 /* where sbx-server finds its listening socket */
+#define READY_LINE "sbx-server listening on "
 
 struct conn {
     int fd;
@@ -41,6 +41,10 @@ struct conn {
 struct init {
     const struct sbx__init_cfg *c;
     int lfd, sfd;
+    int srv_fd;      /* the listening socket at <sbx_dir>/server.sock */
+    int ifd, logr;   /* inotify on the server log; the log, for reading */
+    int64_t log_off; /* how far the log is scanned for the ready line */
+    int log_skip;
     pid_t server;
     int stopping;
     int64_t server_started_ms;
@@ -78,6 +82,7 @@ const char *sbx__init_step_name(int step)
     case SBX_INIT_SECCOMP: return "load the seccomp filter";
     case SBX_INIT_SIGNALS: return "set up signals";
     case SBX_INIT_SERVER: return "start sbx-server";
+    case SBX_INIT_LISTEN: return "bind the server socket";
     }
     return "set up";
 }
@@ -280,20 +285,28 @@ static void start_server(struct init *in)
     const struct sbx__init_cfg *c = in->c;
     pid_t pid;
 
+    struct stat st;
+
     in->restart_at_ms = 0;
     sbx__env_merge(in->envp, sizeof(in->envp) / sizeof(in->envp[0]), c->env, in->srv_extra_env);
+    in->log_off = fstat(in->logr, &st) == 0 ? (int64_t)st.st_size : 0;
+    in->log_skip = 0;
     pid = fork();
     if (pid < 0) {
         in->restart_at_ms = now_ms() + in->backoff_ms;
         return;
     }
     if (pid == 0) {
-        int keep[3] = {0, 1, 2};
+        int keep[4] = {0, 1, 2, SERVER_FD};
         int e;
 
         reset_signals();
         setsid();
-        close_others(keep, 3);
+        /* dup2 onto itself would keep CLOEXEC */
+        if (in->srv_fd == SERVER_FD ? fcntl(SERVER_FD, F_SETFD, 0) < 0
+                                    : dup2(in->srv_fd, SERVER_FD) < 0)
+            _exit(126);
+        close_others(keep, 4);
         if (chdir(c->workdir) < 0 && chdir("/") < 0)
             _exit(126);
         e = exec_path(in->srv_argv, in->envp);
@@ -517,8 +530,88 @@ static void kill_tree(struct init *in, pid_t root)
             kill(in->procs[i], SIGKILL);
 }
 
+/* Scans the server log from in->log_off for a line that starts with
+ * READY_LINE: 1 when found, else 0. in->log_skip says that log_off is
+ * inside a line that does not; a line that may still become one is read
+ * again from its start next time. */
+static int log_says_ready(struct init *in)
+{
+    static const char want[] = READY_LINE;
+    const int64_t wlen = (int64_t)sizeof(want) - 1;
+    char b[4096];
+    ssize_t n, i;
+    int64_t line = in->log_skip ? -1 : in->log_off; /* -1: not a candidate */
+
+    for (;;) {
+        n = pread(in->logr, b, sizeof(b), (off_t)in->log_off);
+        if (n <= 0)
+            break;
+        for (i = 0; i < n; i++) {
+            int64_t at = in->log_off + i;
+
+            if (b[i] == '\n')
+                line = at + 1;
+            else if (line >= 0 && b[i] != want[at - line])
+                line = -1;
+            else if (line >= 0 && at - line == wlen - 1)
+                return 1;
+        }
+        in->log_off += n;
+    }
+    in->log_skip = line < 0;
+    if (line >= 0)
+        in->log_off = line;
+    return 0;
+}
+
+/* Waits until the sbx-server just started says it listens (see init.h):
+ * 0; -ECHILD with *status when it exited first (it is reaped and
+ * in->server is 0); -ETIMEDOUT after SBX_INIT_SERVER_WAIT_MS. Other children
+ * stay unreaped (the caller reaps them); SIGTERM, SIGINT or SIGHUP now ends
+ * the init. */
+static int wait_ready(struct init *in, int *status)
+{
+    int64_t deadline = now_ms() + SBX_INIT_SERVER_WAIT_MS;
+    struct pollfd pfd[2];
+    char ev[1024];
+
+    for (;;) {
+        struct signalfd_siginfo si;
+        int64_t left;
+        pid_t pid;
+
+        while (read(in->ifd, ev, sizeof(ev)) > 0)
+            ;
+        if (log_says_ready(in))
+            return 0;
+        do {
+            pid = waitpid(in->server, status, WNOHANG);
+        } while (pid < 0 && errno == EINTR);
+        if (pid == in->server) {
+            in->server = 0;
+            return -ECHILD;
+        }
+        left = deadline - now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        pfd[0].fd = in->ifd;
+        pfd[0].events = POLLIN;
+        pfd[1].fd = in->sfd;
+        pfd[1].events = POLLIN;
+        if (poll(pfd, 2, (int)left) < 0 && errno != EINTR)
+            return -errno;
+        /* SIGCHLD is handled by the waitpid above; a SIGTERM now ends it */
+        while (read(in->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            if (si.ssi_signo != SIGCHLD)
+                _exit(0);
+    }
+}
+
+static void reap(struct init *in);
+
 static void on_server(struct init *in, size_t ci)
 {
+    int status = 0, rc;
     struct sbx__ctl_msg *m = &in->msg;
     size_t off = 0;
 
@@ -538,10 +631,28 @@ static void on_server(struct init *in, size_t ci)
             ;
         in->server = 0;
     }
-    unlink(SERVER_SOCK);
     in->backoff_ms = BACKOFF_MIN_MS;
     start_server(in);
-    send_reply(in, in->conns[ci].fd, SBX_CTL_OK, in->server, NULL, NULL, 0);
+    if (in->server <= 0) {
+        send_reply(in, in->conns[ci].fd, SBX_CTL_ERR, EAGAIN, "server: fork", NULL, 0);
+        return;
+    }
+    rc = wait_ready(in, &status);
+    if (rc == -ECHILD) {
+        /* restarted with backoff, as any server that exits */
+        in->restart_at_ms = now_ms() + in->backoff_ms;
+        send_reply(in, in->conns[ci].fd, SBX_CTL_ERR, ECHILD,
+                   WIFSIGNALED(status) ? "sbx-server was killed before it listened"
+                                       : "sbx-server exited before it listened",
+                   NULL, 0);
+    } else if (rc < 0) {
+        send_reply(in, in->conns[ci].fd, SBX_CTL_ERR, -rc, "sbx-server did not say it listens",
+                   NULL, 0);
+    } else {
+        send_reply(in, in->conns[ci].fd, SBX_CTL_OK, in->server, NULL, NULL, 0);
+    }
+    /* wait_ready consumed the SIGCHLDs of other children */
+    reap(in);
 }
 
 static void on_request(struct init *in, size_t ci)
@@ -726,65 +837,6 @@ static void loop(struct init *in)
     }
 }
 
-/* Waits until the first sbx-server listens (its socket appears), so that
- * create reports a server that cannot start at once and with its exit
- * status instead of after a timeout. -ECHILD with *status when it exited,
- * -ETIMEDOUT after SBX_INIT_SERVER_WAIT_MS. */
-static int wait_for_socket(struct init *in, int *status)
-{
-    int64_t deadline = now_ms() + SBX_INIT_SERVER_WAIT_MS;
-    struct pollfd pfd[2];
-    struct stat st;
-    char ev[1024];
-    int ifd, rc = -ETIMEDOUT;
-
-    ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (ifd < 0)
-        return -errno;
-    if (inotify_add_watch(ifd, "/.sbx/run", IN_CREATE | IN_MOVED_TO) < 0) {
-        rc = -errno;
-        close(ifd);
-        return rc;
-    }
-    for (;;) {
-        struct signalfd_siginfo si;
-        int64_t left;
-        pid_t pid;
-
-        if (lstat(SERVER_SOCK, &st) == 0 && S_ISSOCK(st.st_mode)) {
-            rc = 0;
-            break;
-        }
-        while ((pid = waitpid(-1, status, WNOHANG)) > 0)
-            if (pid == in->server)
-                break;
-        if (pid == in->server) {
-            in->server = 0;
-            rc = -ECHILD;
-            break;
-        }
-        left = deadline - now_ms();
-        if (left <= 0)
-            break;
-        pfd[0].fd = ifd;
-        pfd[0].events = POLLIN;
-        pfd[1].fd = in->sfd;
-        pfd[1].events = POLLIN;
-        if (poll(pfd, 2, (int)left) < 0 && errno != EINTR) {
-            rc = -errno;
-            break;
-        }
-        while (read(ifd, ev, sizeof(ev)) > 0)
-            ;
-        /* SIGCHLD is handled by the waitpid above; a SIGTERM now ends it */
-        while (read(in->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-            if (si.ssi_signo != SIGCHLD)
-                _exit(0);
-    }
-    close(ifd);
-    return rc;
-}
-
 static int loopback_up(void)
 {
     struct ifreq ifr;
@@ -806,7 +858,8 @@ static int loopback_up(void)
     return rc;
 }
 
-static int bind_ctl(const char *path)
+/* A listening AF_UNIX socket of type at path (mode 0600). */
+static int bind_unix(const char *path, int type)
 {
     struct sockaddr_un sa;
     size_t n = strlen(path);
@@ -817,12 +870,12 @@ static int bind_ctl(const char *path)
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, path, n + 1);
-    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
     unlink(path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-        listen(fd, 128) < 0) {
+        listen(fd, 511) < 0) {
         int e = errno;
 
         close(fd);
@@ -880,13 +933,20 @@ void sbx__init_main(const struct sbx__init_cfg *c)
         fail(c, SBX_INIT_ROOTFS, -rc, failed);
     if (sethostname(c->hostname, strlen(c->hostname)) < 0)
         fail(c, SBX_INIT_HOSTNAME, errno, 0);
-    in->lfd = bind_ctl(c->ctl_path);
+    in->lfd = bind_unix(c->ctl_path, SOCK_SEQPACKET);
     if (in->lfd < 0)
         fail(c, SBX_INIT_CTL, -in->lfd, 0);
+    in->srv_fd = bind_unix(c->sock_path, SOCK_STREAM);
+    if (in->srv_fd < 0)
+        fail(c, SBX_INIT_LISTEN, -in->srv_fd, 0);
     logfd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (logfd < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
         fail(c, SBX_INIT_LOG, errno, 0);
     close(logfd);
+    in->logr = open(c->log_path, O_RDONLY | O_CLOEXEC);
+    in->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (in->logr < 0 || in->ifd < 0 || inotify_add_watch(in->ifd, c->log_path, IN_MODIFY) < 0)
+        fail(c, SBX_INIT_LOG, errno, 0);
     if (chdir(c->rf->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
         umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         fail(c, SBX_INIT_PIVOT, errno, 0);
@@ -921,7 +981,7 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     start_server(in);
     if (in->server <= 0)
         fail(c, SBX_INIT_SERVER, EAGAIN, 0);
-    rc = wait_for_socket(in, &status);
+    rc = wait_ready(in, &status);
     if (rc < 0)
         fail(c, SBX_INIT_SERVER, -rc, (size_t)(unsigned)status);
     report(c->report_fd, SBX_INIT_OK, 0, 0);

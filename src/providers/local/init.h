@@ -13,6 +13,24 @@
  * SBX_INIT_OK when done, then keeps sbx-server running
  * (restarting it with backoff), reaps every child, forwards SIGTERM/SIGINT to
  * the server, and serves the control socket (ctl.h).
+ *
+ * sbx-server's socket: the init binds and listens on <sbx_dir>/server.sock
+ * itself, before pivot_root, so the path the host connects to is outside
+ * everything the sandbox can see or write (a sandbox that could write the
+ * socket's directory could replace it with a symlink to a host socket). It
+ * keeps that descriptor for its whole life and hands it to every sbx-server
+ * it starts as fd 3 (the argv says "--listen-fd 3"): the path and the socket
+ * stay the same across server restarts, and connections made while a server
+ * restarts wait in the backlog.
+ *
+ * Readiness: a bound socket accepts connections before anyone serves it, so
+ * "the server listens" is read from sbx-server's own report instead: the
+ * line "sbx-server listening on ..." it prints (and flushes) to its stdout,
+ * the server log, once its shell runs and it serves the socket. The init
+ * notes the log's size when it starts a server and scans what is appended
+ * from there (inotify on the log wakes it), until that line, the server's
+ * exit, or SBX_INIT_SERVER_WAIT_MS. The first server is waited for before
+ * SBX_INIT_OK; a SERVER request is answered once the new one listens.
  */
 
 #include <stddef.h>
@@ -37,6 +55,7 @@ enum sbx__init_step {
     SBX_INIT_SECCOMP,
     SBX_INIT_SIGNALS,
     SBX_INIT_SERVER,
+    SBX_INIT_LISTEN,
 };
 
 /* What the init writes to report_fd: once, then it closes it. */
@@ -54,6 +73,7 @@ struct sbx__init_report {
 struct sbx__init_cfg {
     const struct sbx__rootfs *rf;
     const char *ctl_path;  /* <sbx_dir>/ctl.sock, fits sun_path */
+    const char *sock_path; /* <sbx_dir>/server.sock, fits sun_path */
     const char *log_path;  /* <sbx_dir>/server.log */
     const char *hostname;
     const char *workdir;   /* inside the sandbox */

@@ -523,8 +523,8 @@ static int restart_server(struct sbx__local_sbx *s, const struct sbx_server_opts
     snprintf(uid, sizeof(uid), "%lld", (long long)o->user_id);
     argv[i++] = "/.sbx/sbx-server";
     argv[i++] = "0";
-    argv[i++] = "--unix";
-    argv[i++] = "/.sbx/run/server.sock";
+    argv[i++] = "--listen-fd";
+    argv[i++] = "3"; /* the init's socket at <dir>/server.sock (init.h) */
     argv[i++] = "--working-dir";
     argv[i++] = o->working_dir ? o->working_dir : s->workdir;
     argv[i++] = "--username";
@@ -547,12 +547,20 @@ static int restart_server(struct sbx__local_sbx *s, const struct sbx_server_opts
     sbx__ctl_init(m, SBX_CTL_SERVER);
     sbx__ctl_set_strs(m, 0, argv);
     sbx__ctl_set_strs(m, 1, env);
+    /* answered once the new server listens, or with why it did not */
     rc = sbx__ctl_call(s->dir, m, NULL, NULL, err);
     free(m);
-    if (rc < 0)
-        return sbx_err_prefix(err, "bootstrap");
-    rc = sbx__local_wait_server(s->dir, (pid_t)s->row.pid, SBX_LOCAL_SERVER_WAIT_MS, err);
-    return rc < 0 ? sbx_err_prefix(err, "bootstrap") : 0;
+    if (rc < 0) {
+        sbx_err_prefix(err, "bootstrap");
+        if (err && (rc == -ECHILD || rc == -ETIMEDOUT)) {
+            char msg[SBX_ERR_MSG_MAX];
+
+            memcpy(msg, err->msg, sizeof(msg));
+            msg[sizeof(msg) - 1] = '\0';
+            sbx_err_set(err, rc, "%s (see %s/server.log)", msg, s->dir);
+        }
+    }
+    return rc;
 }
 
 static int local_bootstrap(struct sbx_provider *p, const char *ref,
@@ -570,15 +578,15 @@ static int local_bootstrap(struct sbx_provider *p, const char *ref,
         if (rc < 0)
             goto out;
     } else {
-        /* a socket (not something the sandbox put in its place), or wait
-         * for the server the init is restarting */
+        /* the init's socket: bound outside the sandbox's view, it stays
+         * while the init restarts a server (connections wait for it) */
         rc = sbx__local_wait_server(s.dir, (pid_t)s.row.pid, SBX_LOCAL_SERVER_WAIT_MS, err);
         if (rc < 0) {
             sbx_err_prefix(err, "bootstrap");
             goto out;
         }
     }
-    if (sbx_buf_addf(&b, "%s/run/server.sock", s.dir) < 0)
+    if (sbx_buf_addf(&b, "%s/server.sock", s.dir) < 0)
         goto nomem;
     ep->unix_path = sbx_buf_detach(&b, NULL);
     if (!ep->unix_path)

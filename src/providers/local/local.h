@@ -10,7 +10,7 @@
  *   <state>/sbx.db               the store (rows of provider "local")
  *   <state>/local/<id>/          0700
  *       root/ upper/ work/       the new root and its overlay layers
- *       run/server.sock          sbx-server's socket (/.sbx/run in the sandbox)
+ *       server.sock              sbx-server's socket, bound by the init (init.h)
  *       ctl.sock                 the init's control socket (ctl.h)
  *       server.log               sbx-server's stdout and stderr
  *
@@ -72,7 +72,7 @@ int sbx__local_pid_start(pid_t pid, int64_t *start);
 int sbx__local_kill_wait(pid_t pid, int64_t start);
 /* Removes path and everything below it without following symlinks. */
 int sbx__local_rmtree(const char *path);
-/* Waits until <dir>/run/server.sock exists, the init (pid, start) dies, or
+/* Waits until <dir>/server.sock exists, the init (pid, start) dies, or
  * timeout_ms passes (inotify; no sleeping). */
 int sbx__local_wait_server(const char *dir, pid_t pid, int64_t timeout_ms, struct sbx_err *err);
 /* Validates a sandbox name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}. */

@@ -610,12 +610,9 @@ static int plan_common(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf
         ADD(SBX_MNT_RDONLY, NULL, "sys", NULL, 0, NULL, 0, 0, "make read-only");
     }
     ADD(SBX_MNT_MKDIR, NULL, ".sbx", NULL, 0, NULL, 0755, 0, "mkdir");
-    ADD(SBX_MNT_MKDIR, NULL, ".sbx/run", NULL, 0, NULL, 0755, 0, "mkdir");
     ADD(SBX_MNT_TOUCH, NULL, ".sbx/sbx-server", NULL, 0, NULL, 0755, 0, "create");
     ADD(SBX_MNT_MOUNT, cfg->server_bin, ".sbx/sbx-server", NULL, MS_BIND, NULL, 0, 0, "bind");
     ADD(SBX_MNT_RDONLY, NULL, ".sbx/sbx-server", NULL, 0, NULL, 0, 0, "make read-only");
-    ADD(SBX_MNT_MOUNT, fmt(rf, "%s/run", cfg->sbx_dir), ".sbx/run", NULL, MS_BIND, NULL, 0, 0,
-        "bind");
 #undef ADD
     return rc;
 }
