@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -42,9 +41,8 @@ struct init {
     const struct sbx__init_cfg *c;
     int lfd, sfd;
     int srv_fd;      /* the listening socket at <sbx_dir>/server.sock */
-    int ifd, logr;   /* inotify on the server log; the log, for reading */
-    int64_t log_off; /* how far the log is scanned for the ready line */
-    int log_skip;
+    int out_r;       /* read end of the server's stdout pipe; -1 = none */
+    int scan;        /* READY_LINE chars matched on this line; -1 = no match */
     pid_t server;
     int stopping;
     int64_t server_started_ms;
@@ -280,19 +278,72 @@ static void exec_fail(const char *what, const char *arg, int e)
     _exit(e == ENOENT ? 127 : 126);
 }
 
+/* Copies what the server wrote to its stdout pipe into the log (fd 1) and
+ * watches for a line that starts with READY_LINE. Returns 1 when one came,
+ * else 0; at EOF the pipe is closed (in->out_r = -1). */
+static int relay(struct init *in)
+{
+    static const char want[] = READY_LINE;
+    char b[4096];
+    ssize_t n, i;
+    int ready = 0;
+
+    n = read(in->out_r, b, sizeof(b));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    if (n <= 0) {
+        close(in->out_r);
+        in->out_r = -1;
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (b[i] == '\n')
+            in->scan = 0;
+        else if (in->scan >= 0 && b[i] != want[in->scan])
+            in->scan = -1;
+        else if (in->scan >= 0 && ++in->scan == (int)sizeof(want) - 1)
+            ready = 1;
+    }
+    for (i = 0; i < n;) {
+        ssize_t w = write(1, b + i, (size_t)(n - i));
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        i += w;
+    }
+    return ready;
+}
+
 static void start_server(struct init *in)
 {
     const struct sbx__init_cfg *c = in->c;
+    int out[2];
     pid_t pid;
-
-    struct stat st;
 
     in->restart_at_ms = 0;
     sbx__env_merge(in->envp, sizeof(in->envp) / sizeof(in->envp[0]), c->env, in->srv_extra_env);
-    in->log_off = fstat(in->logr, &st) == 0 ? (int64_t)st.st_size : 0;
-    in->log_skip = 0;
+    /* what the last server left in its pipe goes to the log first (a
+     * process it left behind may hold the pipe: no waiting for EOF) */
+    if (in->out_r >= 0) {
+        int fd = in->out_r;
+
+        errno = 0;
+        while (in->out_r == fd && errno != EAGAIN)
+            relay(in);
+        if (in->out_r >= 0)
+            close(in->out_r);
+        in->out_r = -1;
+    }
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        in->restart_at_ms = now_ms() + in->backoff_ms;
+        return;
+    }
     pid = fork();
     if (pid < 0) {
+        close(out[0]);
+        close(out[1]);
         in->restart_at_ms = now_ms() + in->backoff_ms;
         return;
     }
@@ -303,8 +354,9 @@ static void start_server(struct init *in)
         reset_signals();
         setsid();
         /* dup2 onto itself would keep CLOEXEC */
-        if (in->srv_fd == SERVER_FD ? fcntl(SERVER_FD, F_SETFD, 0) < 0
-                                    : dup2(in->srv_fd, SERVER_FD) < 0)
+        if (dup2(out[1], 1) < 0 ||
+            (in->srv_fd == SERVER_FD ? fcntl(SERVER_FD, F_SETFD, 0) < 0
+                                     : dup2(in->srv_fd, SERVER_FD) < 0))
             _exit(126);
         close_others(keep, 4);
         if (chdir(c->workdir) < 0 && chdir("/") < 0)
@@ -312,6 +364,10 @@ static void start_server(struct init *in)
         e = exec_path(in->srv_argv, in->envp);
         exec_fail("exec ", in->srv_argv[0], e);
     }
+    close(out[1]);
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    in->out_r = out[0];
+    in->scan = 0;
     in->server = pid;
     in->server_started_ms = now_ms();
 }
@@ -530,40 +586,6 @@ static void kill_tree(struct init *in, pid_t root)
             kill(in->procs[i], SIGKILL);
 }
 
-/* Scans the server log from in->log_off for a line that starts with
- * READY_LINE: 1 when found, else 0. in->log_skip says that log_off is
- * inside a line that does not; a line that may still become one is read
- * again from its start next time. */
-static int log_says_ready(struct init *in)
-{
-    static const char want[] = READY_LINE;
-    const int64_t wlen = (int64_t)sizeof(want) - 1;
-    char b[4096];
-    ssize_t n, i;
-    int64_t line = in->log_skip ? -1 : in->log_off; /* -1: not a candidate */
-
-    for (;;) {
-        n = pread(in->logr, b, sizeof(b), (off_t)in->log_off);
-        if (n <= 0)
-            break;
-        for (i = 0; i < n; i++) {
-            int64_t at = in->log_off + i;
-
-            if (b[i] == '\n')
-                line = at + 1;
-            else if (line >= 0 && b[i] != want[at - line])
-                line = -1;
-            else if (line >= 0 && at - line == wlen - 1)
-                return 1;
-        }
-        in->log_off += n;
-    }
-    in->log_skip = line < 0;
-    if (line >= 0)
-        in->log_off = line;
-    return 0;
-}
-
 /* Waits until the sbx-server just started says it listens (see init.h):
  * 0; -ECHILD with *status when it exited first (it is reaped and
  * in->server is 0); -ETIMEDOUT after SBX_INIT_SERVER_WAIT_MS. Other children
@@ -573,16 +595,13 @@ static int wait_ready(struct init *in, int *status)
 {
     int64_t deadline = now_ms() + SBX_INIT_SERVER_WAIT_MS;
     struct pollfd pfd[2];
-    char ev[1024];
 
     for (;;) {
         struct signalfd_siginfo si;
         int64_t left;
         pid_t pid;
 
-        while (read(in->ifd, ev, sizeof(ev)) > 0)
-            ;
-        if (log_says_ready(in))
+        if (in->out_r >= 0 && relay(in))
             return 0;
         do {
             pid = waitpid(in->server, status, WNOHANG);
@@ -594,7 +613,7 @@ static int wait_ready(struct init *in, int *status)
         left = deadline - now_ms();
         if (left <= 0)
             return -ETIMEDOUT;
-        pfd[0].fd = in->ifd;
+        pfd[0].fd = in->out_r; /* -1 (ignored) once the pipe is closed */
         pfd[0].events = POLLIN;
         pfd[1].fd = in->sfd;
         pfd[1].events = POLLIN;
@@ -785,7 +804,7 @@ static void accept_conns(struct init *in)
 
 static void loop(struct init *in)
 {
-    struct pollfd pfd[MAX_CONNS + 2];
+    struct pollfd pfd[MAX_CONNS + 3];
     int conn_fd[MAX_CONNS];
     size_t i, n;
     int timeout, rc;
@@ -807,13 +826,17 @@ static void loop(struct init *in)
             pfd[i + 2].events = POLLIN;
             conn_fd[i] = in->conns[i].fd;
         }
-        rc = poll(pfd, n + 2, timeout);
+        pfd[n + 2].fd = in->out_r; /* -1 is ignored */
+        pfd[n + 2].events = POLLIN;
+        rc = poll(pfd, n + 3, timeout);
         if (rc < 0 && errno != EINTR)
             _exit(1);
         if (in->restart_at_ms && now_ms() >= in->restart_at_ms && !in->stopping)
             start_server(in);
         if (rc <= 0)
             continue;
+        if (pfd[n + 2].revents && in->out_r == pfd[n + 2].fd)
+            relay(in);
         if (pfd[0].revents)
             on_signal(in);
         /* connections may move in conns[] as others drop: find each by fd */
@@ -928,6 +951,7 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     in->srv_argv = c->server_argv;
     in->srv_extra_env = NULL;
     in->backoff_ms = BACKOFF_MIN_MS;
+    in->out_r = -1;
     rc = sbx__rootfs_apply(c->rf, &failed);
     if (rc < 0)
         fail(c, SBX_INIT_ROOTFS, -rc, failed);
@@ -943,10 +967,6 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     if (logfd < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
         fail(c, SBX_INIT_LOG, errno, 0);
     close(logfd);
-    in->logr = open(c->log_path, O_RDONLY | O_CLOEXEC);
-    in->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (in->logr < 0 || in->ifd < 0 || inotify_add_watch(in->ifd, c->log_path, IN_MODIFY) < 0)
-        fail(c, SBX_INIT_LOG, errno, 0);
     if (chdir(c->rf->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
         umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         fail(c, SBX_INIT_PIVOT, errno, 0);
