@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,7 +48,9 @@ struct spawn {
     struct sbx__init_cfg init;
     unsigned long clone_flags;
     pid_t creator;
-    int release_r, release_w; /* creator -> init: maps and cgroups are in place */
+    int release_r, release_w; /* creator -> init: maps, then cgroups, are in place
+                               * (a socket pair: a write to a dead init must not
+                               * raise SIGPIPE) */
     int report_r, report_w;   /* init -> creator: struct sbx__init_report */
     int pid_r, pid_w;         /* intermediate -> creator: the init's pid */
     int hold_r, hold_w;       /* creator -> intermediate: EOF = exit now */
@@ -214,9 +217,9 @@ int sbx__local_check_spec(const struct sbx_sandbox_spec *spec, struct sbx_err *e
 }
 
 /* Reads the init's report: 0 on SBX_INIT_OK, else -errno with a message
- * naming the step. */
+ * naming the step. *reported (if not NULL) becomes 1 when a report came. */
 static int read_report(int fd, const struct sbx__rootfs *rf, int *server_failed,
-                       struct sbx_err *err)
+                       int *reported, struct sbx_err *err)
 {
     struct sbx__init_report r;
     ssize_t n;
@@ -226,6 +229,8 @@ static int read_report(int fd, const struct sbx__rootfs *rf, int *server_failed,
     } while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(r))
         return sbx_err_set(err, -EPIPE, "create: the sandbox's init died while setting up");
+    if (reported)
+        *reported = 1;
     if (r.step == SBX_INIT_OK)
         return 0;
     if (r.err <= 0 || r.err >= 4096)
@@ -501,13 +506,14 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     return 0;
 }
 
-static int make_pipe(int *r, int *w)
+/* A pipe, or with sock a connected socket pair used one way. */
+static int make_pipe(int *r, int *w, int sock)
 {
     int fds[2];
-
     int i;
 
-    if (pipe2(fds, O_CLOEXEC) < 0)
+    if (sock ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0
+             : pipe2(fds, O_CLOEXEC) < 0)
         return -errno;
     /* the init makes 0, 1 and 2 its own: keep its pipes above them */
     for (i = 0; i < 2; i++) {
@@ -538,9 +544,9 @@ static int start(struct creation *c, struct sbx_err *err)
     ssize_t n;
     int rc;
 
-    if (make_pipe(&sp->release_r, &sp->release_w) < 0 ||
-        make_pipe(&sp->report_r, &sp->report_w) < 0 || make_pipe(&sp->pid_r, &sp->pid_w) < 0 ||
-        make_pipe(&sp->hold_r, &sp->hold_w) < 0)
+    if (make_pipe(&sp->release_r, &sp->release_w, 1) < 0 ||
+        make_pipe(&sp->report_r, &sp->report_w, 0) < 0 ||
+        make_pipe(&sp->pid_r, &sp->pid_w, 0) < 0 || make_pipe(&sp->hold_r, &sp->hold_w, 0) < 0)
         return sbx_err_set(err, -errno, "create: pipe: %s", strerror(errno));
     sp->init.release_fd = sp->release_r;
     sp->init.report_fd = sp->report_w;
@@ -572,13 +578,27 @@ static int start(struct creation *c, struct sbx_err *err)
     rc = write_id_maps(c->init, err);
     if (rc < 0)
         return sbx_err_prefix(err, "create");
-    rc = sbx_cgroup_add_pid(c->cg, c->init, err);
-    if (rc < 0)
-        return sbx_err_prefix(err, "create");
-    if (write(sp->release_w, "x", 1) != 1)
+    /* the init sets up the sandbox while we move it into the cgroups; it
+     * waits for the second byte before it starts anything (init.h) */
+    if (send(sp->release_w, "x", 1, MSG_NOSIGNAL) != 1)
         return sbx_err_set(err, -EPIPE, "create: the sandbox's init died before setting up");
+    rc = sbx_cgroup_add_pid(c->cg, c->init, err);
+    if (rc < 0) {
+        struct sbx_err why = {0};
+        int reported = 0;
+
+        /* a set-up that failed meanwhile says more than the cgroup (the
+         * init has exited); else the init goes once the socket closes */
+        close_fd(&sp->release_w);
+        read_report(sp->report_r, &c->rf, &c->server_failed, &reported, &why);
+        if (reported && err)
+            *err = why;
+        return reported ? why.code : sbx_err_prefix(err, "create");
+    }
+    /* a failed send means the init failed: its report says why */
+    send(sp->release_w, "c", 1, MSG_NOSIGNAL);
     close_fd(&sp->release_w);
-    rc = read_report(sp->report_r, &c->rf, &c->server_failed, err);
+    rc = read_report(sp->report_r, &c->rf, &c->server_failed, NULL, err);
     close_fd(&sp->report_r);
     return rc;
 }

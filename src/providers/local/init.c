@@ -930,7 +930,6 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     } while (n < 0 && errno == EINTR);
     if (n != 1)
         _exit(1); /* the parent gave up */
-    close(c->release_fd);
     /* 0, 1 and 2 are /dev/null from here on, so that nothing opened below
      * lands on them (they become the log later) */
     nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -998,6 +997,13 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     in->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (in->sfd < 0)
         fail(c, SBX_INIT_SIGNALS, errno, 0);
+    /* nothing of the sandbox runs before the init is in its cgroups */
+    do {
+        n = read(c->release_fd, &one, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1)
+        _exit(1); /* the parent gave up */
+    close(c->release_fd);
     start_server(in);
     if (in->server <= 0)
         fail(c, SBX_INIT_SERVER, EAGAIN, 0);

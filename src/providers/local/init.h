@@ -81,7 +81,11 @@ struct sbx__init_cfg {
     const struct sbx_seccomp *seccomp;
     const char *const *server_argv; /* the default sbx-server command line */
     const char *const *env;         /* the sandbox's base environment */
-    int release_fd;  /* read end: one byte once the id maps and cgroups are set */
+    /* read end: one byte once the id maps are written (the init sets up
+     * the sandbox), a second once it is in the sandbox's cgroups (it may
+     * start sbx-server). Moving a process into a cgroup costs the parent
+     * 5-40 ms of RCU synchronisation: the init's own set-up runs meanwhile. */
+    int release_fd;
     int report_fd;   /* write end: struct sbx__init_report */
 };
 
