@@ -151,6 +151,31 @@ static void test_parent_unaffected(void **state)
     assert_int_equal(errno, EINVAL);
 }
 
+/* The build's prebuilt filter is what sbx_seccomp_new() gives on the
+ * machine that built it, and it is exactly what compiling now produces. */
+static void test_prebuilt_matches_compiled(void **state)
+{
+    struct sbx_err err = {0};
+    struct sbx_seccomp *fast, *slow;
+    const void *a, *b;
+    size_t na = 0, nb = 0;
+
+    (void)state;
+    fast = sbx_seccomp_new(&err);
+    slow = sbx__seccomp_compile(&err);
+    assert_non_null(fast);
+    assert_non_null(slow);
+    assert_false(sbx__seccomp_is_prebuilt(slow));
+    assert_int_equal(sbx__seccomp_is_prebuilt(fast), sbx__seccomp_has_prebuilt());
+    a = sbx__seccomp_bpf(fast, &na);
+    b = sbx__seccomp_bpf(slow, &nb);
+    assert_true(na > 0);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * 8);
+    sbx_seccomp_free(fast);
+    sbx_seccomp_free(slow);
+}
+
 static void test_free_null(void **state)
 {
     (void)state;
@@ -162,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filter_in_child),
         cmocka_unit_test(test_parent_unaffected),
+        cmocka_unit_test(test_prebuilt_matches_compiled),
         cmocka_unit_test(test_free_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,8 +19,15 @@
 
 #include "base/fd.h"
 
+#ifdef SBX_SECCOMP_PREBUILT
+/* SBX_SECCOMP_PREBUILT_ARCH, _LIBSECCOMP_{MAJOR,MINOR,MICRO} and
+ * sbx__seccomp_prebuilt[], written by sbx-seccomp-gen */
+#include "seccomp_prebuilt.h"
+#endif
+
 struct sbx_seccomp {
     struct sock_fprog prog;
+    bool prebuilt; /* prog.filter is the static array, not ours to free */
 };
 
 /* Calls that reach beyond the sandbox, refused with EPERM whatever their
@@ -281,7 +288,68 @@ out:
     return rc;
 }
 
+uint32_t sbx__seccomp_arch(void)
+{
+    return seccomp_arch_native();
+}
+
+void sbx__seccomp_libversion(unsigned v[3])
+{
+    const struct scmp_version *ver = seccomp_version();
+
+    v[0] = ver ? ver->major : 0;
+    v[1] = ver ? ver->minor : 0;
+    v[2] = ver ? ver->micro : 0;
+}
+
+bool sbx__seccomp_has_prebuilt(void)
+{
+#ifdef SBX_SECCOMP_PREBUILT
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool sbx__seccomp_is_prebuilt(const struct sbx_seccomp *s)
+{
+    return s->prebuilt;
+}
+
+const void *sbx__seccomp_bpf(const struct sbx_seccomp *s, size_t *len)
+{
+    *len = s->prog.len;
+    return s->prog.filter;
+}
+
 struct sbx_seccomp *sbx_seccomp_new(struct sbx_err *err)
+{
+#ifdef SBX_SECCOMP_PREBUILT
+    unsigned v[3];
+
+    sbx__seccomp_libversion(v);
+    if (sbx__seccomp_arch() == SBX_SECCOMP_PREBUILT_ARCH &&
+        v[0] == SBX_SECCOMP_PREBUILT_LIBSECCOMP_MAJOR &&
+        v[1] == SBX_SECCOMP_PREBUILT_LIBSECCOMP_MINOR &&
+        v[2] == SBX_SECCOMP_PREBUILT_LIBSECCOMP_MICRO) {
+        struct sbx_seccomp *s = calloc(1, sizeof(*s));
+
+        if (!s) {
+            sbx_err_set(err, -ENOMEM, "seccomp: out of memory");
+            return NULL;
+        }
+        /* the kernel only reads it */
+        s->prog.filter = (struct sock_filter *)sbx__seccomp_prebuilt;
+        s->prog.len = (unsigned short)(sizeof(sbx__seccomp_prebuilt) /
+                                       sizeof(sbx__seccomp_prebuilt[0]));
+        s->prebuilt = true;
+        return s;
+    }
+#endif
+    return sbx__seccomp_compile(err);
+}
+
+struct sbx_seccomp *sbx__seccomp_compile(struct sbx_err *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     struct sbx_seccomp *s = NULL;
@@ -312,7 +380,8 @@ void sbx_seccomp_free(struct sbx_seccomp *s)
 {
     if (!s)
         return;
-    free(s->prog.filter);
+    if (!s->prebuilt)
+        free(s->prog.filter);
     free(s);
 }
 

@@ -12,14 +12,37 @@
  * The filter is compiled to BPF before clone(), because loading it happens
  * in the sandbox's init between clone and exec, where only async-signal-safe
  * calls are allowed (house rule 16).
+ *
+ * Compiling costs 3-4 ms, so the build does it once: sbx-seccomp-gen
+ * (tools/seccomp_gen.c) runs this file's compiler on the build host and
+ * writes the BPF as a C array (<build>/generated/seccomp_prebuilt.h), which
+ * sbx_seccomp_new() hands out when the running architecture and libseccomp
+ * version are the ones it was made with; otherwise, or in a build without it
+ * (cross-compiling), it compiles at run time as before.
  */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "sbx/err.h"
 
 struct sbx_seccomp;
 
-/* Compiles the filter for the running architecture. NULL and err on failure. */
+/* The filter for the running architecture: the prebuilt one when it fits,
+ * else compiled now. NULL and err on failure. */
 struct sbx_seccomp *sbx_seccomp_new(struct sbx_err *err);
+/* Always compiles now (the generator, tests). */
+struct sbx_seccomp *sbx__seccomp_compile(struct sbx_err *err);
+/* The BPF of s: *len instructions of 8 bytes. */
+const void *sbx__seccomp_bpf(const struct sbx_seccomp *s, size_t *len);
+/* Whether s is the build's prebuilt filter; whether this build has one. */
+bool sbx__seccomp_is_prebuilt(const struct sbx_seccomp *s);
+bool sbx__seccomp_has_prebuilt(void);
+/* The native architecture (an AUDIT_ARCH_* value) and libseccomp's version
+ * (major, minor, micro), as the prebuilt filter records them. */
+uint32_t sbx__seccomp_arch(void);
+void sbx__seccomp_libversion(unsigned v[3]);
 void sbx_seccomp_free(struct sbx_seccomp *s);
 /* Installs the compiled filter on the calling thread (needs no_new_privs or
  * CAP_SYS_ADMIN). Async-signal-safe. Returns 0 or -errno. */
