@@ -299,9 +299,11 @@ static int relay(struct init *in)
     for (i = 0; i < n; i++) {
         if (b[i] == '\n')
             in->scan = 0;
-        else if (in->scan >= 0 && b[i] != want[in->scan])
+        else if (in->scan < 0 || in->scan >= (int)sizeof(want) - 1)
+            continue; /* decided for this line */
+        else if (b[i] != want[in->scan])
             in->scan = -1;
-        else if (in->scan >= 0 && ++in->scan == (int)sizeof(want) - 1)
+        else if (++in->scan == (int)sizeof(want) - 1)
             ready = 1;
     }
     for (i = 0; i < n;) {

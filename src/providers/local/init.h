@@ -25,12 +25,14 @@
  *
  * Readiness: a bound socket accepts connections before anyone serves it, so
  * "the server listens" is read from sbx-server's own report instead: the
- * line "sbx-server listening on ..." it prints (and flushes) to its stdout,
- * the server log, once its shell runs and it serves the socket. The init
- * notes the log's size when it starts a server and scans what is appended
- * from there (inotify on the log wakes it), until that line, the server's
- * exit, or SBX_INIT_SERVER_WAIT_MS. The first server is waited for before
- * SBX_INIT_OK; a SERVER request is answered once the new one listens.
+ * line "sbx-server listening on ..." it prints (and flushes) to its stdout
+ * once its shell runs and it serves the socket. Each server's stdout is a
+ * pipe to the init, which copies everything into the server log (where its
+ * stderr goes directly) and watches for that line, until it comes, the
+ * server exits, or SBX_INIT_SERVER_WAIT_MS pass. The first server is waited
+ * for before SBX_INIT_OK; a SERVER request is answered once the new one
+ * listens (or with why it did not). No inotify: closing an inotify instance
+ * waits for an SRCU grace period (10-25 ms).
  */
 
 #include <stddef.h>
