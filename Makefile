@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make run    build sbx-server and run a short agent-style session against it
+#   make run    build sbx and run a short agent session in a local sandbox
 #   make test   build (asan, release, fuzz) and run every test, as CI does
 # Both install the Debian packages they need first (apt-get, as root).
 
@@ -10,7 +10,7 @@ DEB_PACKAGES := cmake ninja-build gcc clang-14 libclang-rt-14-dev libc6-dev \
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build debug asan release fuzz run test checksrc bench clean
+.PHONY: all deps build debug asan release fuzz run test checksrc bench install clean
 
 all: build
 
@@ -36,7 +36,7 @@ fuzz: deps
 	cmake --build --preset fuzz
 
 run: release
-	$(PYTHON) tools/demo.py build/release/sbx-server
+	build/release/sbx-demo
 
 checksrc:
 	tools/checksrc.sh
@@ -52,6 +52,12 @@ test: checksrc asan release fuzz
 bench: release
 	tests/bench/run.sh build/release/sbx-server
 	$(PYTHON) tests/bench/edit_bench.py build/release/sbx-server
+
+# sbx finds sbx-server next to itself or in ../libexec/sbx/.
+PREFIX ?= /usr/local
+install: release
+	install -D -m 0755 build/release/sbx $(DESTDIR)$(PREFIX)/bin/sbx
+	install -D -m 0755 build/release/sbx-server $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-server
 
 clean:
 	rm -rf build
