@@ -119,7 +119,7 @@ row() { printf '%-40s %-28s %s\n' "$1" "$2" "$3"; }
 echo
 row "metric" "value" "goal"
 row "------" "-----" "----"
-for part in create alive open first_obs ready delete; do
+for part in create bootstrap alive open first_obs ready delete; do
     row "C API $part p50 / p99" "$(ms "$(api "$part" p50_us)") / $(ms "$(api "$part" p99_us)")" \
         "$([[ $part == ready ]] && echo "p50 <= 10 ms" || echo -)"
 done
