@@ -16,7 +16,8 @@
  *
  * The action client follows the upstream client (protocol doc §6): per-call
  * timeouts (/alive 5 s, /list_files 10 s, /download_files 30 s,
- * /upload_file 300 s, /execute_action action timeout + 5 s, default 60 s);
+ * /upload_file 300 s, /execute_action (action timeout, else the sandbox
+ * default 120 s) + 5 s);
  * HTTP 429 retried up to 3 attempts with exponential backoff; a connection
  * dropped mid-response retried up to 5 attempts. Any other non-2xx answer
  * fails with the server's "detail" in err (err->http_status set).

@@ -1,0 +1,646 @@
+/*
+ * A real local sandbox, end to end through the provider API: create, exec,
+ * upload/download, what the sandbox sees (pid 1, hostname, an empty /root, a
+ * sanitised /etc/shadow), pause/resume, timeouts, remove; then no process,
+ * cgroup, mount or file of it may be left.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "base/fd.h"
+#include "providers/local/local.h"
+#include "sbx/provider.h"
+#include "store/store.h"
+
+struct fixture {
+    char dir[64];
+    struct sbx_provider *p;
+};
+
+static int userns_available(void)
+{
+    struct sbx_buf b = SBX_BUF_INIT;
+    int ok = 1;
+
+    if (geteuid() == 0)
+        return 1;
+    if (sbx_file_read("/proc/sys/kernel/unprivileged_userns_clone", &b) == 0 && b.ptr[0] == '0')
+        ok = 0;
+    sbx_buf_reset(&b);
+    if (sbx_file_read("/proc/sys/user/max_user_namespaces", &b) == 0 && b.ptr[0] == '0')
+        ok = 0;
+    sbx_buf_free(&b);
+    return ok;
+}
+
+/* The first line is a pid of the sandbox's own pid namespace. */
+static int small_pid(const char *s)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+
+    return end != s && *end == '\n' && v > 1 && v < 1000;
+}
+
+static int rm_rf(const char *path)
+{
+    return sbx__local_rmtree(path);
+}
+
+static int setup(void **state)
+{
+    struct sbx_provider_config cfg;
+    struct sbx_err err = {0};
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    /* orphaned inits come to us, so the test can reap them */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* SBX_TEST_STATE_PARENT=/var/lib runs the suite with the state directory
+     * inside an overlaid top-level directory, as the default /var/lib/sbx is */
+    snprintf(f->dir, sizeof(f->dir), "%s/sbx-local-XXXXXX",
+             getenv("SBX_TEST_STATE_PARENT") ? getenv("SBX_TEST_STATE_PARENT") : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.state_dir = f->dir;
+    cfg.server_bin = SBX_TEST_SERVER_BIN;
+    f->p = sbx_provider_open("local", &cfg, &err);
+    if (!f->p)
+        fail_msg("open: %s", err.msg);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_info *list = NULL;
+    int n, i;
+
+    /* a failed assertion skips a test's own rm: sandboxes outlive their
+     * creator by design, so remove what is left before the directory */
+    n = sbx_provider_list(f->p, NULL, &list, NULL);
+    for (i = 0; i < n; i++)
+        sbx_provider_remove(f->p, list[i].id, NULL);
+    sbx_sandbox_info_array_free(list, n > 0 ? (size_t)n : 0);
+    sbx_provider_close(f->p);
+    assert_int_equal(rm_rf(f->dir), 0);
+    free(f);
+    return 0;
+}
+
+static void run(struct fixture *f, const char *id, const char *script, struct sbx_exec_result *r)
+{
+    const char *argv[] = {"sh", "-c", script, NULL};
+    struct sbx_exec_req req;
+    struct sbx_err err = {0};
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.argv = argv;
+    req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+    rc = sbx_provider_exec(f->p, id, &req, r, &err);
+    if (rc < 0)
+        fail_msg("exec %s: %s", script, err.msg);
+}
+
+static int64_t init_pid(struct fixture *f, const char *id, int64_t *start)
+{
+    struct sbx_store_row row;
+    struct sbx_store *st;
+    char path[128];
+    int64_t pid;
+
+    snprintf(path, sizeof(path), "%s/sbx.db", f->dir);
+    st = sbx_store_open(path, NULL);
+    assert_non_null(st);
+    memset(&row, 0, sizeof(row));
+    assert_int_equal(sbx_store_get(st, "local", id, &row, NULL), 0);
+    pid = row.pid;
+    *start = row.pid_start;
+    sbx_store_row_release(&row);
+    sbx_store_close(st);
+    return pid;
+}
+
+/* Nothing of the sandbox is left: process (reaped here, as its
+ * subreaper), cgroup directories, mounts, files. */
+static void assert_gone(struct fixture *f, const char *id, pid_t pid)
+{
+    struct sbx_buf mi = SBX_BUF_INIT;
+    char path[512];
+    struct dirent *de;
+    DIR *d;
+    int st;
+
+    /* remove waited for its exit; it may still be a zombie until reaped */
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    assert_int_equal(kill(pid, 0), -1);
+    assert_int_equal(errno, ESRCH);
+    d = opendir("/sys/fs/cgroup");
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        struct stat sb;
+
+        snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/sbx/%s", de->d_name, id);
+        if (stat(path, &sb) == 0)
+            fail_msg("cgroup %s is left", path);
+    }
+    closedir(d);
+    snprintf(path, sizeof(path), "/sys/fs/cgroup/sbx/%s", id);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/local/%s", f->dir, id);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(sbx_file_read("/proc/self/mountinfo", &mi), 0);
+    assert_null(strstr(mi.ptr, id));
+    sbx_buf_free(&mi);
+}
+
+static void test_lifecycle(void **state)
+{
+    struct fixture *f = *state;
+    const char *labels[] = {"suite=unit", NULL};
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info info, got;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    struct sbx_buf b = SBX_BUF_INIT;
+    char host_in[128], host_out[128], expect[64];
+    int64_t start = 0;
+    pid_t pid;
+    int rc, fd;
+    char *line2;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.name = "life";
+    spec.labels = labels;
+    rc = sbx_provider_create(f->p, &spec, &info, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    assert_int_equal(info.state, SBX_SANDBOX_RUNNING);
+    assert_int_equal(strlen(info.id), 12);
+    assert_string_equal(info.name, "life");
+    assert_int_equal(info.n_labels, 1);
+    pid = (pid_t)init_pid(f, info.id, &start);
+    assert_true(pid > 1);
+
+    /* a second sandbox of that name is refused, naming the first */
+    rc = sbx_provider_create(f->p, &spec, NULL, &err);
+    assert_int_equal(rc, -EEXIST);
+    assert_non_null(strstr(err.msg, info.id));
+
+    /* pid 1 is the init, so the shell's pid is small; the hostname and
+     * /etc/hostname are the id; we are root inside */
+    memset(&r, 0, sizeof(r));
+    run(f, info.id, "echo $$; cat /etc/hostname; hostname; id -u", &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_true(small_pid(r.out));
+    line2 = strchr(r.out, '\n');
+    assert_non_null(line2);
+    snprintf(expect, sizeof(expect), "\n%s\n%s\n0\n", info.id, info.id);
+    assert_string_equal(line2, expect);
+    sbx_exec_result_release(&r);
+
+    /* the host's /root and sbx's state directory are hidden; /etc/shadow
+     * has no password hashes */
+    {
+        char script[256];
+
+        snprintf(script, sizeof(script),
+                 "ls -A /root | wc -l; ls -A %s 2>/dev/null | wc -l; "
+                 "cut -d: -f2 /etc/shadow | sort -u",
+                 f->dir);
+        run(f, info.id, script, &r);
+    }
+    assert_int_equal(r.exit_code, 0);
+    assert_true(!strcmp(r.out, "0\n0\n*\n") || !strcmp(r.out, "0\n0\n"));
+    sbx_exec_result_release(&r);
+
+    /* restricted: no_new_privs, a seccomp filter, no mount, read-only
+     * /sys and /proc/sys, masked /proc/kcore, only the sandbox's processes */
+    run(f, info.id,
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \t'; "
+        "mount -t tmpfs x /mnt 2>/dev/null && echo mounted; "
+        "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo wrote-proc; "
+        "touch /sys/kernel/x 2>/dev/null && echo wrote-sys; "
+        "head -c 1 /proc/kcore | wc -c; "
+        "ls /proc | grep -c '^[0-9]' | awk '{ print ($1 < 10) }'",
+        &r);
+    assert_string_equal(r.out, "NoNewPrivs:1\nSeccomp:2\n0\n1\n");
+    sbx_exec_result_release(&r);
+
+    /* stdout and stderr apart, exit code through */
+    run(f, info.id, "echo out; echo err >&2; exit 3", &r);
+    assert_int_equal(r.exit_code, 3);
+    assert_string_equal(r.out, "out\n");
+    assert_string_equal(r.err, "err\n");
+    sbx_exec_result_release(&r);
+
+    /* upload, read inside, download */
+    snprintf(host_in, sizeof(host_in), "%s/in.txt", f->dir);
+    snprintf(host_out, sizeof(host_out), "%s/out.txt", f->dir);
+    fd = open(host_in, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "hello sandbox\n", 14), 14);
+    close(fd);
+    rc = sbx_provider_upload(f->p, "life", host_in, "/workspace/sub/in.txt", 0640, &err);
+    if (rc < 0)
+        fail_msg("upload: %s", err.msg);
+    run(f, info.id, "cat /workspace/sub/in.txt; stat -c %a /workspace/sub/in.txt", &r);
+    assert_string_equal(r.out, "hello sandbox\n640\n");
+    sbx_exec_result_release(&r);
+    rc = sbx_provider_download(f->p, info.id, "sub/in.txt", host_out, &err);
+    if (rc < 0)
+        fail_msg("download: %s", err.msg);
+    assert_int_equal(sbx_file_read(host_out, &b), 0);
+    assert_string_equal(b.ptr, "hello sandbox\n");
+    sbx_buf_free(&b);
+    /* what the sandbox writes stays out of the host */
+    assert_int_not_equal(access("/workspace/sub/in.txt", F_OK), 0);
+    assert_int_equal(sbx_provider_download(f->p, info.id, "/nope", host_out, &err), -ENOENT);
+
+    /* a command past its timeout is killed */
+    {
+        const char *argv[] = {"sleep", "1000", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.timeout_ms = 100;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), 0);
+        assert_true(r.timed_out);
+        assert_int_equal(r.exit_code, 137);
+        sbx_exec_result_release(&r);
+    }
+    /* an unknown command: 127 and a message */
+    run(f, info.id, "exec no-such-command-here", &r);
+    assert_int_equal(r.exit_code, 127);
+    sbx_exec_result_release(&r);
+
+    /* pause and resume (where a freezer exists) */
+    rc = sbx_provider_pause(f->p, info.id, &err);
+    if (info.enforced & SBX_LIMIT_FREEZE) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(sbx_provider_pause(f->p, info.id, &err), 0);
+        assert_int_equal(sbx_provider_get(f->p, "life", &got, &err), 0);
+        assert_int_equal(got.state, SBX_SANDBOX_PAUSED);
+        sbx_sandbox_info_free(&got);
+        assert_int_equal(sbx_provider_resume(f->p, info.id, &err), 0);
+        assert_int_equal(sbx_provider_get(f->p, info.id, &got, &err), 0);
+        assert_int_equal(got.state, SBX_SANDBOX_RUNNING);
+        sbx_sandbox_info_free(&got);
+        /* rm of a paused sandbox works (it is thawed to die) */
+        assert_int_equal(sbx_provider_pause(f->p, info.id, &err), 0);
+    } else {
+        assert_int_equal(rc, -ENOTSUP);
+    }
+    rc = sbx_provider_remove(f->p, info.id, &err);
+    if (rc < 0)
+        fail_msg("remove: %s", err.msg);
+    assert_gone(f, info.id, pid);
+    assert_int_equal(sbx_provider_get(f->p, info.id, &got, &err), -ENOENT);
+    sbx_sandbox_info_free(&info);
+}
+
+static void test_dead_sandbox(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info info, got;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    int64_t start = 0;
+    pid_t pid;
+    int rc;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.network = SBX_NETWORK_NONE;
+    rc = sbx_provider_create(f->p, &spec, &info, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    /* no network: loopback only */
+    memset(&r, 0, sizeof(r));
+    run(f, info.id, "ls /sys/class/net", &r);
+    assert_string_equal(r.out, "lo\n");
+    sbx_exec_result_release(&r);
+    {
+        char *url = NULL;
+
+        assert_int_equal(sbx_provider_port_url(f->p, info.id, 8080, &url, &err), -ENOTSUP);
+        assert_null(url);
+    }
+    /* its init dies: the sandbox reads dead, and rm cleans up */
+    pid = (pid_t)init_pid(f, info.id, &start);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    assert_int_equal(sbx_provider_get(f->p, info.id, &got, &err), 0);
+    assert_int_equal(got.state, SBX_SANDBOX_DEAD);
+    assert_non_null(got.note);
+    sbx_sandbox_info_free(&got);
+    {
+        const char *argv[] = {"true", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), -EPIPE);
+    }
+    rc = sbx_provider_remove(f->p, info.id, &err);
+    if (rc < 0)
+        fail_msg("remove: %s", err.msg);
+    assert_gone(f, info.id, pid);
+    sbx_sandbox_info_free(&info);
+}
+
+/* The HTTP status sbx-server answers GET path with, over its unix socket. */
+static int http_status(const char *sock, const char *path, const char *key)
+{
+    struct sockaddr_un sa;
+    char req[512], resp[64];
+    int fd, n, len = 0, status = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    assert_true(strlen(sock) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%s%s%sConnection: close\r\n\r\n",
+                 path, key ? "X-Session-API-Key: " : "", key ? key : "", key ? "\r\n" : "");
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    while (len < (int)sizeof(resp) - 1) {
+        n = (int)read(fd, resp + len, sizeof(resp) - 1 - (size_t)len);
+        if (n <= 0)
+            break;
+        len += n;
+    }
+    resp[len] = '\0';
+    close(fd);
+    if (len > 12 && !strncmp(resp, "HTTP/1.1 ", 9))
+        status = (int)strtol(resp + 9, NULL, 10);
+    return status;
+}
+
+static void test_bootstrap_and_env(void **state)
+{
+    struct fixture *f = *state;
+    const char *env[] = {"GREETING=hello", "PATH=/usr/bin:/bin", NULL};
+    const char *labels_a[] = {"team=a", "tier=1", NULL};
+    const char *labels_b[] = {"team=b", NULL};
+    const char *filter[] = {"team=a", NULL};
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info a, b, *list = NULL;
+    struct sbx_sandbox_filter flt;
+    struct sbx_server_opts o;
+    struct sbx_endpoint ep;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    int64_t start = 0;
+    pid_t pa, pb;
+    int n, rc;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.env = env;
+    spec.labels = labels_a;
+    spec.workdir = "/srv/work";
+    rc = sbx_provider_create(f->p, &spec, &a, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    spec.env = NULL;
+    spec.workdir = NULL;
+    spec.labels = labels_b;
+    rc = sbx_provider_create(f->p, &spec, &b, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    pa = (pid_t)init_pid(f, a.id, &start);
+    pb = (pid_t)init_pid(f, b.id, &start);
+
+    /* the spec's environment and working directory; a request's env and cwd */
+    memset(&r, 0, sizeof(r));
+    run(f, a.id, "echo $GREETING $PATH; pwd", &r);
+    assert_string_equal(r.out, "hello /usr/bin:/bin\n/srv/work\n");
+    sbx_exec_result_release(&r);
+    {
+        const char *argv[] = {"sh", "-c", "echo $GREETING; pwd", NULL};
+        const char *xenv[] = {"GREETING=bye", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.env = xenv;
+        req.cwd = "/tmp";
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, a.id, &req, &r, &err), 0);
+        assert_string_equal(r.out, "bye\n/tmp\n");
+        sbx_exec_result_release(&r);
+    }
+    /* sandboxes do not see each other's files */
+    run(f, a.id, "echo mine > /tmp/x; echo mine > /etc/only-a", &r);
+    sbx_exec_result_release(&r);
+    run(f, b.id, "cat /tmp/x /etc/only-a 2>/dev/null; echo $?", &r);
+    assert_string_equal(r.out, "1\n");
+    sbx_exec_result_release(&r);
+    assert_int_not_equal(access("/etc/only-a", F_OK), 0);
+
+    /* list by label */
+    memset(&flt, 0, sizeof(flt));
+    flt.labels = filter;
+    n = sbx_provider_list(f->p, &flt, &list, &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, a.id);
+    assert_int_equal(list[0].n_labels, 2);
+    sbx_sandbox_info_array_free(list, (size_t)n);
+    n = sbx_provider_list(f->p, NULL, &list, &err);
+    assert_int_equal(n, 2);
+    sbx_sandbox_info_array_free(list, (size_t)n);
+
+    /* the server started at create answers; bootstrap with a key restarts
+     * it with the key */
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(sbx_provider_bootstrap(f->p, a.id, &o, &ep, &err), 0);
+    assert_non_null(ep.unix_path);
+    assert_null(ep.url);
+    assert_null(ep.api_key);
+    assert_int_equal(http_status(ep.unix_path, "/alive", NULL), 200);
+    assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", NULL), 200);
+    sbx_endpoint_release(&ep);
+    o.api_key = "s3cret";
+    rc = sbx_provider_bootstrap(f->p, a.id, &o, &ep, &err);
+    if (rc < 0)
+        fail_msg("bootstrap: %s", err.msg);
+    assert_string_equal(ep.api_key, "s3cret");
+    assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", NULL), 403);
+    assert_int_equal(http_status(ep.unix_path, "/vscode/connection_token", "s3cret"), 200);
+    sbx_endpoint_release(&ep);
+    /* the first server and its shell are gone: one server, one shell */
+    run(f, a.id, "cat /proc/[0-9]*/comm | grep -c -e '^bash$' -e '^sbx-server$'", &r);
+    assert_string_equal(r.out, "2\n");
+    sbx_exec_result_release(&r);
+    {
+        char *url = NULL;
+
+        assert_int_equal(sbx_provider_port_url(f->p, a.id, 8080, &url, &err), 0);
+        assert_string_equal(url, "http://127.0.0.1:8080");
+        free(url);
+    }
+
+    assert_int_equal(sbx_provider_remove(f->p, a.id, &err), 0);
+    assert_gone(f, a.id, pa);
+    assert_int_equal(sbx_provider_remove(f->p, b.id, &err), 0);
+    assert_gone(f, b.id, pb);
+    sbx_sandbox_info_free(&a);
+    sbx_sandbox_info_free(&b);
+}
+
+/* A create that fails in the init leaves nothing behind and names the step. */
+static void test_create_failure_cleans_up(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info *list = NULL;
+    struct sbx_err err = {0};
+    char path[128];
+    struct dirent *de;
+    DIR *d;
+    int rc, entries = 0;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.name = "doomed";
+    /* /proc/sys is read-only inside: the working directory cannot be made */
+    spec.workdir = "/proc/sys/sbx-work";
+    rc = sbx_provider_create(f->p, &spec, NULL, &err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err.msg, "create: create the working directory"));
+    assert_int_equal(sbx_provider_list(f->p, NULL, &list, &err), 0);
+    snprintf(path, sizeof(path), "%s/local", f->dir);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            entries++;
+    closedir(d);
+    assert_int_equal(entries, 0);
+    /* and the name is free again */
+    spec.workdir = NULL;
+    rc = sbx_provider_create(f->p, &spec, NULL, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    assert_int_equal(sbx_provider_remove(f->p, "doomed", &err), 0);
+}
+
+/* Runs a shell script on the host with arg as $1; returns its exit status. */
+static int host_sh(const char *script, const char *arg)
+{
+    pid_t pid = fork();
+    int st = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", script, "sh", arg, (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* --rootfs DIR: a minimal root with sh, bash, cat, ls, root in passwd and
+ * group, and the libraries they and sbx-server link. */
+static void test_image_dir(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info info;
+    struct sbx_exec_result r;
+    struct sbx_err err = {0};
+    struct sbx_buf b = SBX_BUF_INIT;
+    char root[128], expect[128], marker[160];
+    int64_t start = 0;
+    pid_t pid;
+    int rc;
+
+    if (!userns_available()) {
+        skip();
+        return;
+    }
+    snprintf(root, sizeof(root), "%s/image", f->dir);
+    rc = host_sh("set -e; R=$1; mkdir -p $R/etc $R/bin; "
+                 "for f in /bin/sh /bin/bash /bin/cat /bin/ls " SBX_TEST_SERVER_BIN "; do "
+                 "  for l in $(ldd $f | grep -o '/[^ ]*'); do "
+                 "    mkdir -p $R$(dirname $l); cp -L $l $R$l; done; done; "
+                 "cp -L /bin/sh /bin/bash /bin/cat /bin/ls $R/bin/; echo image > $R/etc/marker; "
+                 "echo root:x:0:0:root:/root:/bin/sh > $R/etc/passwd; echo root:x:0: > $R/etc/group",
+                 root);
+    assert_int_equal(rc, 0);
+    memset(&spec, 0, sizeof(spec));
+    spec.image = root;
+    rc = sbx_provider_create(f->p, &spec, &info, &err);
+    if (rc < 0)
+        fail_msg("create: %s", err.msg);
+    assert_non_null(info.image);
+    pid = (pid_t)init_pid(f, info.id, &start);
+    memset(&r, 0, sizeof(r));
+    run(f, info.id, "cat /etc/marker /etc/hostname; echo changed > /etc/marker; ls /workspace", &r);
+    snprintf(expect, sizeof(expect), "image\n%s\n", info.id);
+    assert_string_equal(r.out, expect);
+    sbx_exec_result_release(&r);
+    /* the image itself is a read-only lower layer */
+    snprintf(marker, sizeof(marker), "%s/etc/marker", root);
+    assert_int_equal(sbx_file_read(marker, &b), 0);
+    assert_string_equal(b.ptr, "image\n");
+    sbx_buf_free(&b);
+    assert_int_equal(sbx_provider_remove(f->p, info.id, &err), 0);
+    assert_gone(f, info.id, pid);
+    sbx_sandbox_info_free(&info);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bootstrap_and_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
