@@ -336,8 +336,9 @@ class ServerSession:
         except ValueError:
             return resp.status, data
 
-    def has_jupyter(self):
-        return True
+    def jupyter_missing(self):
+        """None when run_ipython works on this target, else why not."""
+        return None
 
     def close(self):
         """Stops the server (SIGTERM, then SIGKILL of its group); returns an error or None."""
@@ -371,7 +372,6 @@ class LocalSession:
         if r.returncode != 0 or not r.stdout.strip():
             raise RuntimeError(f"sbx create failed (exit {r.returncode}): {r.stderr.strip()}")
         self.id = r.stdout.split()[0]
-        self._jupyter = None
         status, obs = self.act(full_action({"action": "run", "args": {"command": "pwd"}}))
         if status != 200 or not isinstance(obs, dict) or not obs.get("content", "").startswith("/"):
             raise RuntimeError(f"pwd in the new sandbox {self.id}: {status} {obs!r:.300}")
@@ -393,12 +393,12 @@ class LocalSession:
         except ValueError:
             return 200, r.stdout
 
-    def has_jupyter(self):
-        if self._jupyter is None:
-            st, obs = self.act(full_action({"action": "run_ipython", "args": {"code": "1"}}))
-            self._jupyter = st == 200 and isinstance(obs, dict) \
-                and obs.get("observation") == "run_ipython"
-        return self._jupyter
+    def jupyter_missing(self):
+        st, obs = self.act(full_action({"action": "run_ipython", "args": {"code": "1"}}))
+        if st == 200 and isinstance(obs, dict) and obs.get("observation") == "run_ipython":
+            return None
+        detail = obs.get("detail") if isinstance(obs, dict) else None
+        return f"no jupyter plugin in the sandbox's sbx-server ({detail or obs!r:.200})"
 
     def close(self):
         if self.id is None:
@@ -422,8 +422,10 @@ def run_case(case, make_session):
         return "fail", f"session: {ex}", time.monotonic() - t0
     fails = []
     try:
-        if "jupyter" in case.get("requires", []) and not session.has_jupyter():
-            raise Skip("the target's sbx-server has no jupyter plugin")
+        if "jupyter" in case.get("requires", []):
+            why = session.jupyter_missing()
+            if why:
+                raise Skip(why)
         wd = session.workdir
         for i, step in enumerate(case.get("setup", [])):
             if isinstance(step.get("action"), dict):

@@ -141,10 +141,14 @@ def cgroup_pids(sid):
 
 
 def proc_start(pid):
-    """(pid, start time in ticks) identifies a process across pid reuse; None if gone."""
+    """(pid, start time in ticks) identifies a process across pid reuse; None if gone or a
+    zombie (dead, waiting for its parent: a sandbox's init is reparented to the host's pid 1,
+    which may reap it a little later)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             rest = f.read().rsplit(")", 1)[1].split()
+        if rest[0] in ("Z", "X"):
+            return None
         return int(rest[19])
     except (OSError, IndexError, ValueError):
         return None
