@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -246,6 +247,11 @@ def host_sleeper():
     """A host process with a unique argv (`sleep 3600.<digits>`): (Popen, the argv string)."""
     arg = f"3600.{secrets.randbelow(10**6):06d}"
     p = subprocess.Popen(["sleep", arg])
+    # Popen returns after fork, maybe before exec: wait (bounded) for the argv to show.
+    for _ in range(1000):
+        if proc_cmdline(p.pid).strip() == f"sleep {arg}":
+            break
+        time.sleep(0.01)
     yield p, f"sleep {arg}"
     p.kill()
     p.wait()

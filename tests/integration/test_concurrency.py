@@ -103,7 +103,7 @@ def tagged_processes(tag):
     return [p for p in host_pids() if p != me and proc_environ_has(p, tag)]
 
 
-def check_after_crashes(s, seen_ids):
+def check_after_crashes(s, seen_ids, context=""):
     """Index intact, leftovers listed and removable, nothing orphaned."""
     r = s("ls", "--json")
     assert r.returncode == 0, describe(r)
@@ -114,7 +114,9 @@ def check_after_crashes(s, seen_ids):
     # every sandbox that got a state directory is in the index
     local = os.path.join(s.state_dir, "local")
     on_disk = set(os.listdir(local)) if os.path.isdir(local) else set()
-    assert on_disk <= set(states), f"state dirs not in the index: {on_disk - set(states)}"
+    assert on_disk <= set(states), (
+        f"{context}state dirs without an index row (sbx rm --all cannot find them): "
+        f"{sorted(on_disk - set(states))}")
     # every tagged process left is a sandbox's (its init or server), i.e. listed
     r = s("rm", "--all")
     assert r.returncode == 0, describe(r)
@@ -136,9 +138,11 @@ def test_kill_create_mid_way(crash_sbx):
     # one sandbox that completes, so the index exists and holds a running one
     keep = s.create()
     seen = {keep}
-    delays = [0.005, 0.02, 0.05, 0.1, 0.2, 0.4] * 2
+    # Dense over the first 30 ms (where the creator makes the directory, the index row, the
+    # cgroups and the init), then a few later points; a random jitter on each (seed printed).
+    delays = [0.0015 * k for k in range(1, 21)] + [0.05, 0.1, 0.2, 0.4]
     for d in delays:
-        d += rnd.uniform(0, 0.005)
+        d += rnd.uniform(0, 0.001)
         p = s.popen("create", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(d)
         p.kill()
@@ -151,7 +155,7 @@ def test_kill_create_mid_way(crash_sbx):
     # the finished sandbox is still usable
     r = s.session(keep, "echo ok")
     assert r.returncode == 0 and r.stdout.strip() == "ok", describe(r)
-    check_after_crashes(s, seen)
+    check_after_crashes(s, seen, f"seed {seed}: ")
     # no cgroup that appeared during the test belongs to one of ours
     for d in new_cgroups(before):
         assert os.path.basename(d) not in seen, f"seed {seed}: leftover cgroup {d}"
