@@ -48,9 +48,12 @@ struct sbx_cli {
 
 struct sbx_cli_cmd {
     const char *name;
-    const char *summary; /* one line for `sbx help` */
-    const char *help;    /* the full --help text */
-    int (*main)(struct sbx_cli *c, int argc, char **argv); /* argv[0] is the command name */
+    /* one line for `sbx help` */
+    const char *summary;
+    /* the full --help text */
+    const char *help;
+    /* argv[0] is the command name */
+    int (*main)(struct sbx_cli *c, int argc, char **argv);
 };
 
 extern const struct sbx_cli_cmd sbx_cmd_run, sbx_cmd_create, sbx_cmd_ls, sbx_cmd_inspect,
@@ -92,6 +95,8 @@ struct sbx_cli_opt {
     int id;
 };
 
+/* Table rows, one option per entry: kept as written. */
+/* clang-format off */
 /* Every command accepts these (-h/--help, -p/--provider, --state-dir). */
 #define SBX_CLI_COMMON_OPTS                                                                        \
     {"help", 'h', false, SBX_OPT_HELP}, {"provider", 'p', true, SBX_OPT_PROVIDER},                 \
@@ -105,12 +110,13 @@ struct sbx_cli_opt {
         {"network", 0, true, SBX_OPT_NETWORK}, {"rootfs", 0, true, SBX_OPT_ROOTFS},                \
         {"image", 0, true, SBX_OPT_ROOTFS}, {"workdir", 0, true, SBX_OPT_WORKDIR}
 #define SBX_CLI_OPTS_END {NULL, 0, false, 0}
+/* clang-format on */
 
 /* What a parse leaves behind. The strings point into argv. */
 struct sbx_cli_args {
-    char **pos;   /* positional arguments before the command */
+    char **pos; /* positional arguments before the command */
     int n_pos;
-    char **rest;  /* the command: everything after "--" (or after stop_after positionals) */
+    char **rest; /* the command: everything after "--" (or after stop_after positionals) */
     int n_rest;
     bool dashdash; /* the command part was started (by "--" or stop_after) */
 };
@@ -200,8 +206,7 @@ int sbx_cli_fail_cmd(const struct sbx_cli *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Reports a libsbx failure (rc, err) and returns its exit code
  * (sbx_cli_exit_for). what (may be NULL) names the operation. */
-int sbx_cli_fail_err(const struct sbx_cli *c, int rc, const struct sbx_err *err,
-                     const char *what);
+int sbx_cli_fail_err(const struct sbx_cli *c, int rc, const struct sbx_err *err, const char *what);
 /* Reports a failed exchange with sbx-server: 1 when the server answered
  * (err->http_status set: it refused) or the sandbox went away (-EPIPE), 3
  * when it could not be reached or answered nonsense. Returns the code. */

@@ -194,6 +194,7 @@ static bool ieq(const char *a, const char *b)
 int sbx_cli_parse_size(const char *s, int64_t *bytes, struct sbx_err *err)
 {
     static const char expect[] = "bytes, or a number with a k, m, g or t suffix";
+    static const char units[] = "kKmMgGtT";
     char *end = NULL;
     long long v;
     int shift = 0;
@@ -204,12 +205,10 @@ int sbx_cli_parse_size(const char *s, int64_t *bytes, struct sbx_err *err)
     v = strtoll(s, &end, 10);
     if (errno == ERANGE)
         return sbx_err_set(err, -EINVAL, "size '%s' is too large", s);
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: break;
+    if (*end && strchr(units, *end)) {
+        /* k K m M g G t T: 2^10, 2^20, 2^30, 2^40 */
+        shift = 10 * (int)(1 + (strchr(units, *end) - units) / 2);
+        end++;
     }
     if (!(*end == '\0' || ieq(end, "b") || (shift && ieq(end, "ib"))))
         return sbx_err_set(err, -EINVAL, "invalid size '%s' (%s)", s, expect);
@@ -311,8 +310,7 @@ int sbx_cli_parse_env(const char *s, struct sbx_err *err)
     const char *p;
 
     if (!eq || eq == s || is_digit(*s))
-        return sbx_err_set(err, -EINVAL, "invalid environment entry '%s' (expected NAME=VALUE)",
-                           s);
+        return sbx_err_set(err, -EINVAL, "invalid environment entry '%s' (expected NAME=VALUE)", s);
     for (p = s; p < eq; p++)
         if (!(label_key_char(*p) && *p != '.' && *p != '/' && *p != '-'))
             return sbx_err_set(err, -EINVAL,
@@ -380,14 +378,10 @@ int sbx_cli_create_opt(struct sbx_cli_create *cr, int id, const char *arg, struc
             rc = sbx_err_set(err, -ENOMEM, "out of memory");
         sp->env = cr->env.v;
         return rc;
-    case SBX_OPT_MEMORY:
-        return sbx_cli_parse_size(arg, &sp->memory_bytes, err);
-    case SBX_OPT_CPUS:
-        return sbx_cli_parse_cpus(arg, &sp->cpu_millis, err);
-    case SBX_OPT_PIDS:
-        return sbx_cli_parse_int(arg, 1, 4194304, &sp->pids_max, err);
-    case SBX_OPT_NETWORK:
-        return sbx_cli_parse_network(arg, &sp->network, err);
+    case SBX_OPT_MEMORY: return sbx_cli_parse_size(arg, &sp->memory_bytes, err);
+    case SBX_OPT_CPUS: return sbx_cli_parse_cpus(arg, &sp->cpu_millis, err);
+    case SBX_OPT_PIDS: return sbx_cli_parse_int(arg, 1, 4194304, &sp->pids_max, err);
+    case SBX_OPT_NETWORK: return sbx_cli_parse_network(arg, &sp->network, err);
     case SBX_OPT_ROOTFS:
         if (!*arg)
             return sbx_err_set(err, -EINVAL, "the root filesystem path must not be empty");
@@ -398,8 +392,7 @@ int sbx_cli_create_opt(struct sbx_cli_create *cr, int id, const char *arg, struc
             return sbx_err_set(err, -EINVAL, "'%s' is not an absolute path", arg);
         sp->workdir = arg;
         return 0;
-    default:
-        return 1;
+    default: return 1;
     }
 }
 
@@ -413,20 +406,11 @@ void sbx_cli_create_release(struct sbx_cli_create *cr)
 int sbx_cli_common_opt(struct sbx_cli *c, bool *help, int id, const char *arg)
 {
     switch (id) {
-    case SBX_OPT_HELP:
-        *help = true;
-        return 0;
-    case SBX_OPT_PROVIDER:
-        c->provider = arg;
-        return 0;
-    case SBX_OPT_STATE_DIR:
-        c->state_dir = arg;
-        return 0;
-    case SBX_OPT_JSON:
-        c->json = true;
-        return 0;
-    default:
-        return 1;
+    case SBX_OPT_HELP: *help = true; return 0;
+    case SBX_OPT_PROVIDER: c->provider = arg; return 0;
+    case SBX_OPT_STATE_DIR: c->state_dir = arg; return 0;
+    case SBX_OPT_JSON: c->json = true; return 0;
+    default: return 1;
     }
 }
 

@@ -92,10 +92,8 @@ int sbx_cli_exit_for(int rc)
     case ENOTSUP:
     case EISDIR:
     case ENOTDIR:
-    case EAGAIN: /* local: the sandbox is paused */
-        return SBX_EXIT_FAILED;
-    default:
-        return SBX_EXIT_INFRA;
+    case EAGAIN: /* local: the sandbox is paused */ return SBX_EXIT_FAILED;
+    default: return SBX_EXIT_INFRA;
     }
 }
 
@@ -214,8 +212,7 @@ int sbx_cli_lookup(const struct sbx_cli *c, struct sbx_provider *p, const char *
 int sbx_cli_need_running(const struct sbx_cli *c, const struct sbx_sandbox_info *info)
 {
     switch (info->state) {
-    case SBX_SANDBOX_RUNNING:
-        return SBX_EXIT_OK;
+    case SBX_SANDBOX_RUNNING: return SBX_EXIT_OK;
     case SBX_SANDBOX_DEAD:
         return sbx_cli_fail(c, SBX_EXIT_FAILED, "sandbox %s is dead%s%s%s (remove it: sbx rm %s)",
                             info->id, info->note ? " (" : "", info->note ? info->note : "",
@@ -277,10 +274,8 @@ static struct sbx_json *enforced_json(unsigned enforced)
 static const char *network_name(enum sbx_network n)
 {
     switch (n) {
-    case SBX_NETWORK_HOST:
-        return "host";
-    case SBX_NETWORK_NONE:
-        return "none";
+    case SBX_NETWORK_HOST: return "host";
+    case SBX_NETWORK_NONE: return "none";
     }
     return "host";
 }

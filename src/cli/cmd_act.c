@@ -120,6 +120,10 @@ static int act_main(struct sbx_cli *c, int argc, char **argv)
         rc = sbx_cli_usage(c, "--url and --unix-socket exclude each other");
         goto out;
     }
+    if (o.api_key && !direct) {
+        rc = sbx_cli_usage(c, "--api-key goes with --url or --unix-socket");
+        goto out;
+    }
     if (args.n_rest || args.n_pos != (direct ? 1 : 2)) {
         rc = sbx_cli_usage(c, args.n_pos < (direct ? 1 : 2) ? "missing %s" : "too many arguments%s",
                            args.n_pos < (direct ? 1 : 2)
@@ -152,7 +156,6 @@ static int act_main(struct sbx_cli *c, int argc, char **argv)
         if (rc == 0) {
             sbx_cli_runtime_opts(c, &ro);
             ro.attach = info.id;
-            ro.server.api_key = o.api_key;
             rt = sbx_runtime_open(&ro, &err);
         }
         sbx_sandbox_info_free(&info);
@@ -184,7 +187,7 @@ out:
 const struct sbx_cli_cmd sbx_cmd_act = {
     "act",
     "send one raw OpenHands action, print the observation JSON",
-    "usage: sbx act [--api-key KEY] ID FILE|-\n"
+    "usage: sbx act ID FILE|-\n"
     "       sbx act --url URL|--unix-socket PATH [--api-key KEY] FILE|-\n"
     "\n"
     "Reads one action from FILE (or stdin with -): a bare action\n"
@@ -197,7 +200,7 @@ const struct sbx_cli_cmd sbx_cmd_act = {
     "options:\n"
     "  --url URL             an sbx-server at http://HOST:PORT\n"
     "  --unix-socket PATH    an sbx-server on a unix socket\n"
-    "  --api-key KEY         its SESSION_API_KEY (X-Session-API-Key)\n"
+    "  --api-key KEY         that server's SESSION_API_KEY (X-Session-API-Key)\n"
     "\n"
     "exit: 0 an observation was printed; 1 no such sandbox or file, or the server\n"
     "refused the action; 2 usage, bad JSON or a bad action (the message names the\n"

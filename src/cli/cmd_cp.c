@@ -102,8 +102,8 @@ static int sandbox_sh(struct sbx_provider *p, const char *id, const char *script
 {
     const char *argv[8] = {"/bin/sh", "-c", script, "sh"};
     struct sbx_exec_result res = {0};
-    struct sbx_exec_req req = {.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
-                               .timeout_ms = 60000};
+    struct sbx_exec_req req = {
+        .argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .timeout_ms = 60000};
     size_t i;
     int rc;
 
@@ -294,8 +294,8 @@ static int dir_to_host(struct sbx_cli *c, const char *id, const char *abs, const
     int fd = -1, rc;
 
     if (exists && !S_ISDIR(st.st_mode))
-        return sbx_cli_fail_cmd(c, SBX_EXIT_FAILED,
-                                "cannot overwrite the file %s with a directory", target);
+        return sbx_cli_fail_cmd(c, SBX_EXIT_FAILED, "cannot overwrite the file %s with a directory",
+                                target);
     rc = attach(c, id, &rt);
     if (rc != 0)
         goto out;
@@ -403,7 +403,9 @@ static int cp_main(struct sbx_cli *c, int argc, char **argv)
         goto out;
     if (args.n_pos != 2 || args.n_rest) {
         rc = sbx_cli_usage(c, args.n_pos < 2 ? "missing %s" : "too many arguments%s",
-                           args.n_pos == 0 ? "SRC and DST" : args.n_pos == 1 ? "DST" : "");
+                           args.n_pos == 0   ? "SRC and DST"
+                           : args.n_pos == 1 ? "DST"
+                                             : "");
         goto out;
     }
     sremote = split_remote(args.pos[0], &sbuf, &sref, &spath);

@@ -41,11 +41,8 @@ static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
     if (rc <= 0)
         return rc;
     switch (id) {
-    case OPT_TIMEOUT:
-        return sbx_cli_parse_duration(arg, &o->timeout_ms, err);
-    case OPT_RAW:
-        o->raw = true;
-        return 0;
+    case OPT_TIMEOUT: return sbx_cli_parse_duration(arg, &o->timeout_ms, err);
+    case OPT_RAW: o->raw = true; return 0;
     default:
         if (arg[0] != '/')
             return sbx_err_set(err, -EINVAL, "'%s' is not an absolute path", arg);

@@ -40,19 +40,14 @@ static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
     if (rc <= 0)
         return rc;
     switch (id) {
-    case OPT_QUIET:
-        o->quiet = true;
-        return 0;
+    case OPT_QUIET: o->quiet = true; return 0;
     case OPT_LABEL:
         rc = sbx_cli_parse_label(arg, err);
         if (rc == 0 && sbx_cli_strv_push(&o->labels, arg) < 0)
             rc = sbx_err_set(err, -ENOMEM, "out of memory");
         return rc;
-    case OPT_NAME:
-        o->name = arg;
-        return 0;
-    default: /* -a: every state is always listed; accepted for docker habits */
-        return 0;
+    case OPT_NAME: o->name = arg; return 0;
+    default: /* -a: every state is always listed; accepted for docker habits */ return 0;
     }
 }
 

@@ -33,12 +33,8 @@ static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
     if (rc <= 0)
         return rc;
     switch (id) {
-    case OPT_FORCE:
-        o->force = true;
-        return 0;
-    case OPT_ALL:
-        o->all = true;
-        return 0;
+    case OPT_FORCE: o->force = true; return 0;
+    case OPT_ALL: o->all = true; return 0;
     default:
         rc = sbx_cli_parse_label(arg, err);
         if (rc == 0 && sbx_cli_strv_push(&o->labels, arg) < 0)

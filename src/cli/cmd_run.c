@@ -16,12 +16,9 @@
 enum { OPT_TIMEOUT = SBX_OPT_CMD, OPT_KEEP };
 
 static const struct sbx_cli_opt opts[] = {
-    SBX_CLI_COMMON_OPTS,
-    SBX_CLI_JSON_OPT,
-    SBX_CLI_CREATE_OPTS,
-    {"timeout", 't', true, OPT_TIMEOUT},
-    {"keep", 0, false, OPT_KEEP},
-    SBX_CLI_OPTS_END,
+    SBX_CLI_COMMON_OPTS,          SBX_CLI_JSON_OPT,
+    SBX_CLI_CREATE_OPTS,          {"timeout", 't', true, OPT_TIMEOUT},
+    {"keep", 0, false, OPT_KEEP}, SBX_CLI_OPTS_END,
 };
 
 struct run {
@@ -61,8 +58,8 @@ struct guard {
     sigset_t set;
     sigset_t old;
     const struct sbx_cli *c;
-    char *id;  /* the sandbox to remove on a signal; NULL = none (yet, or any more) */
-    int sig;   /* the signal received, 0 = none */
+    char *id; /* the sandbox to remove on a signal; NULL = none (yet, or any more) */
+    int sig;  /* the signal received, 0 = none */
     bool started;
 };
 

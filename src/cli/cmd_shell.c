@@ -176,8 +176,7 @@ static int open_pty(int *master, int *slave, struct sbx_err *err)
 }
 
 static const char *const default_argv[] = {
-    "/bin/sh", "-c",
-    "if command -v bash >/dev/null 2>&1; then exec bash -l; fi; exec sh -l", NULL};
+    "/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -l; fi; exec sh -l", NULL};
 
 /* Runs argv on a pty in the sandbox while relaying our terminal; returns
  * 0 with *res filled or a negative errno with err. */
@@ -285,8 +284,8 @@ static int shell_main(struct sbx_cli *c, int argc, char **argv)
     if (rc != 0)
         goto out;
     fflush(stdout);
-    rc = run_on_pty(p, info.id,
-                    args.n_rest ? (const char *const *)args.rest : default_argv, &res, &err);
+    rc = run_on_pty(p, info.id, args.n_rest ? (const char *const *)args.rest : default_argv, &res,
+                    &err);
     if (rc < 0) {
         rc = sbx_cli_fail_err(c, rc, &err, "shell");
         goto out;

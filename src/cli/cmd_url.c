@@ -47,7 +47,9 @@ static int url_main(struct sbx_cli *c, int argc, char **argv)
         goto out;
     if (args.n_pos != 2 || args.n_rest) {
         rc = sbx_cli_usage(c, args.n_pos < 2 ? "missing %s" : "too many arguments%s",
-                           args.n_pos == 0 ? "sandbox id and port" : args.n_pos == 1 ? "port" : "");
+                           args.n_pos == 0   ? "sandbox id and port"
+                           : args.n_pos == 1 ? "port"
+                                             : "");
         goto out;
     }
     if (sbx_cli_parse_int(args.pos[1], 1, 65535, &port, &err) < 0) {

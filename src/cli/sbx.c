@@ -21,10 +21,10 @@
 #include "sbx/log.h"
 
 const struct sbx_cli_cmd *const sbx_cli_cmds[] = {
-    &sbx_cmd_run,   &sbx_cmd_create, &sbx_cmd_ls,     &sbx_cmd_inspect, &sbx_cmd_exec,
-    &sbx_cmd_shell, &sbx_cmd_cp,     &sbx_cmd_act,    &sbx_cmd_url,     &sbx_cmd_pause,
-    &sbx_cmd_resume, &sbx_cmd_rm,    &sbx_cmd_server, &sbx_cmd_version, &sbx_cmd_help,
-    NULL,
+    &sbx_cmd_run,    &sbx_cmd_create,  &sbx_cmd_ls,     &sbx_cmd_inspect,
+    &sbx_cmd_exec,   &sbx_cmd_shell,   &sbx_cmd_cp,     &sbx_cmd_act,
+    &sbx_cmd_url,    &sbx_cmd_pause,   &sbx_cmd_resume, &sbx_cmd_rm,
+    &sbx_cmd_server, &sbx_cmd_version, &sbx_cmd_help,   NULL,
 };
 
 const struct sbx_cli_cmd *sbx_cli_find_cmd(const char *name)
@@ -71,8 +71,7 @@ struct config {
     char *state_dir;
 };
 
-static int config_str(const struct sbx_json *root, const char *key, const char *path,
-                      char **out)
+static int config_str(const struct sbx_json *root, const char *key, const char *path, char **out)
 {
     const struct sbx_json *v = sbx_json_get(root, key);
 

@@ -111,6 +111,17 @@ def test_exit_code_false(client):
     assert obs["message"] == "Command `false` executed with exit code 1."
 
 
+def test_exit_ends_session_with_its_code(client):
+    # The pty's EIO comes before SIGCHLD: the code must be the real one, not
+    # a status read before bash was reaped.
+    for _ in range(5):
+        obs = client.run("exit 7")
+        md = obs["extras"]["metadata"]
+        assert "[The bash session exited with code 7." in obs["content"] + md["suffix"]
+        # the next command gets a new session
+        assert client.run_ok("echo again") == "again"
+
+
 def test_exit_code_command_not_found(client):
     obs = client.run("nonexistent_command_sbx")
     md = assert_run_obs(obs)

@@ -178,6 +178,7 @@ def test_bad_create_values(sbx, opts, problem):
     (["act"], "missing sandbox id and action file"),
     (["act", "id"], "missing action file"),
     (["act", "--url", "http://x", "--unix-socket", "/s", "f"], "exclude each other"),
+    (["act", "--api-key", "k", "id", "f"], "--api-key goes with --url or --unix-socket"),
     (["url", "id"], "missing port"),
     (["url", "id", "0"], "port: '0' out of range (1 to 65535)"),
     (["url", "id", "70000"], "out of range"),
@@ -482,6 +483,13 @@ def test_exec_session(sbx, box):
     r = sbx.ok("exec", "--json", box, "--", "echo a; echo b")
     assert json.loads(r.stdout) == {"exit_code": 0, "timed_out": False, "content": "a\nb",
                                     "working_dir": "/tmp/cli-cd"}
+
+
+def test_exec_exit_ends_session_with_its_code(sbx, box):
+    # `exit 7` ends the session's bash: sbx exec exits 7, and the next exec gets a new session
+    r = sbx("exec", box, "--", "exit 7")
+    assert r.returncode == 7, describe(r)
+    assert sbx.ok("exec", box, "--", "echo", "again").stdout == "again\n"
 
 
 def test_exec_timeout_keeps_session(sbx, box):

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -159,6 +160,8 @@ static int real_srv_start(struct real_srv *s, bool on_unix, const char *api_key)
             unsetenv("SESSION_API_KEY");
         setenv("NO_CHANGE_TIMEOUT_SECONDS", "2", 1);
         setsid();
+        /* A failed assertion skips the stop: die with the test anyway. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -382,6 +385,8 @@ static int fake_srv_start(struct fake_srv *f, const struct fake_step *steps, siz
     f->port = ntohs(a.sin_port);
     f->pid = fork();
     if (f->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        alarm(120); /* and never outlive a stuck test */
         fake_serve(ls, logfd, steps, n);
         _exit(0);
     }

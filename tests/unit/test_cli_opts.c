@@ -218,9 +218,8 @@ static void test_parser_forms(void **state)
     struct sbx_err err = {0};
 
     (void)state;
-    assert_int_equal(PARSE(-1, "--flag", "--value", "x", "--value=y=z", "-vw", "-v", "u", "p1",
-                           "-qf", "p2"),
-                     0);
+    assert_int_equal(
+        PARSE(-1, "--flag", "--value", "x", "--value=y=z", "-vw", "-v", "u", "p1", "-qf", "p2"), 0);
     assert_string_equal(s.log, "0:-;1:x;1:y=z;1:w;1:u;2:-;0:-;");
     assert_int_equal(a.n_pos, 2);
     assert_string_equal(a.pos[0], "p1");

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -191,6 +192,7 @@ static void test_lifecycle(void **state)
     char *line2;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -296,6 +298,48 @@ static void test_lifecycle(void **state)
         assert_int_equal(r.exit_code, 137);
         sbx_exec_result_release(&r);
     }
+    /* both pipes drained at once (no deadlock on a full pipe), and a bound */
+    run(f, info.id, "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2", &r);
+    assert_int_equal(r.out_len, 3000000);
+    assert_int_equal(r.err_len, 2000000);
+    sbx_exec_result_release(&r);
+    {
+        const char *argv[] = {"head", "-c", "67108865", "/dev/zero", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), -E2BIG);
+        assert_string_equal(err.msg, "exec: output larger than 64 MiB");
+        assert_null(r.out);
+    }
+    /* a terminal: the command gets it as its controlling tty */
+    {
+        const char *argv[] = {"sh", "-c", "[ -t 0 ] && echo isatty; exec 3</dev/tty && echo ctty",
+                              NULL};
+        struct sbx_exec_req req;
+        char out[256];
+        int master = -1, slave = -1;
+        ssize_t n;
+        size_t len = 0;
+
+        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.tty = true;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = slave;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), 0);
+        assert_int_equal(r.exit_code, 0);
+        assert_null(r.out);
+        close(slave);
+        sbx_fd_set_nonblock(master, 1);
+        while (len < sizeof(out) - 1 && (n = read(master, out + len, sizeof(out) - 1 - len)) > 0)
+            len += (size_t)n;
+        out[len] = '\0';
+        assert_string_equal(out, "isatty\r\nctty\r\n");
+        close(master);
+    }
     /* an unknown command: 127 and a message */
     run(f, info.id, "exec no-such-command-here", &r);
     assert_int_equal(r.exit_code, 127);
@@ -338,6 +382,7 @@ static void test_dead_sandbox(void **state)
     int rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -346,10 +391,10 @@ static void test_dead_sandbox(void **state)
     rc = sbx_provider_create(f->p, &spec, &info, &err);
     if (rc < 0)
         fail_msg("create: %s", err.msg);
-    /* no network: loopback only */
+    /* no network: loopback only, and up (IFF_UP | IFF_LOOPBACK) */
     memset(&r, 0, sizeof(r));
-    run(f, info.id, "ls /sys/class/net", &r);
-    assert_string_equal(r.out, "lo\n");
+    run(f, info.id, "ls /sys/class/net; cat /sys/class/net/lo/flags", &r);
+    assert_string_equal(r.out, "lo\n0x9\n");
     sbx_exec_result_release(&r);
     {
         char *url = NULL;
@@ -357,9 +402,10 @@ static void test_dead_sandbox(void **state)
         assert_int_equal(sbx_provider_port_url(f->p, info.id, 8080, &url, &err), -ENOTSUP);
         assert_null(url);
     }
-    /* its init dies: the sandbox reads dead, and rm cleans up */
+    /* SIGTERM to the init goes to sbx-server; when it exits, so does the
+     * init: the sandbox reads dead, and rm cleans up */
     pid = (pid_t)init_pid(f, info.id, &start);
-    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(kill(pid, SIGTERM), 0);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
     assert_int_equal(sbx_provider_get(f->p, info.id, &got, &err), 0);
@@ -431,6 +477,7 @@ static void test_bootstrap_and_env(void **state)
     int n, rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -540,6 +587,7 @@ static void test_create_failure_cleans_up(void **state)
     int rc, entries = 0;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -565,6 +613,42 @@ static void test_create_failure_cleans_up(void **state)
     if (rc < 0)
         fail_msg("create: %s", err.msg);
     assert_int_equal(sbx_provider_remove(f->p, "doomed", &err), 0);
+}
+
+/* An sbx-server that cannot start fails create at once, quoting its log. */
+static void test_server_fails(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_provider_config cfg;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info *list = NULL;
+    struct sbx_provider *p;
+    struct sbx_err err = {0};
+    char bin[128];
+    int fd, rc;
+
+    if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
+        skip();
+        return;
+    }
+    snprintf(bin, sizeof(bin), "%s/bad-server", f->dir);
+    fd = open(bin, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "#!/bin/sh\necho boom >&2\nexit 3\n", 32), 32);
+    close(fd);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.state_dir = f->dir;
+    cfg.server_bin = bin;
+    p = sbx_provider_open("local", &cfg, &err);
+    assert_non_null(p);
+    memset(&spec, 0, sizeof(spec));
+    rc = sbx_provider_create(p, &spec, NULL, &err);
+    assert_int_equal(rc, -EIO);
+    assert_string_equal(err.msg, "create: sbx-server exited with status 3 before it listened; "
+                                 "sbx-server said: boom");
+    assert_int_equal(sbx_provider_list(p, NULL, &list, &err), 0);
+    sbx_provider_close(p);
 }
 
 /* Runs a shell script on the host with arg as $1; returns its exit status. */
@@ -598,6 +682,7 @@ static void test_image_dir(void **state)
     int rc;
 
     if (!userns_available()) {
+        print_message("skipped: not root and unprivileged user namespaces are off\n");
         skip();
         return;
     }
@@ -640,6 +725,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bootstrap_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_fails, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -214,7 +214,8 @@ int sbx__local_check_spec(const struct sbx_sandbox_spec *spec, struct sbx_err *e
 
 /* Reads the init's report: 0 on SBX_INIT_OK, else -errno with a message
  * naming the step. */
-static int read_report(int fd, const struct sbx__rootfs *rf, struct sbx_err *err)
+static int read_report(int fd, const struct sbx__rootfs *rf, int *server_failed,
+                       struct sbx_err *err)
 {
     struct sbx__init_report r;
     ssize_t n;
@@ -228,11 +229,57 @@ static int read_report(int fd, const struct sbx__rootfs *rf, struct sbx_err *err
         return 0;
     if (r.err <= 0 || r.err >= 4096)
         r.err = EIO;
+    *server_failed = r.step == SBX_INIT_SERVER;
+    if (r.step == SBX_INIT_SERVER && r.err == ECHILD) {
+        int st = (int)r.index;
+
+        if (WIFSIGNALED(st))
+            return sbx_err_set(err, -EIO, "create: sbx-server was killed by signal %d before "
+                               "it listened", WTERMSIG(st));
+        return sbx_err_set(err, -EIO, "create: sbx-server exited with status %d before it "
+                           "listened", WEXITSTATUS(st));
+    }
+    if (r.step == SBX_INIT_SERVER && r.err == ETIMEDOUT)
+        return sbx_err_set(err, -ETIMEDOUT, "create: sbx-server did not listen within %d ms",
+                           SBX_INIT_SERVER_WAIT_MS);
     if (r.step == SBX_INIT_ROOTFS && r.index < rf->n)
         return sbx_err_set(err, -r.err, "create: %s: %s", rf->ops[r.index].what,
                            strerror(r.err));
     return sbx_err_set(err, -r.err, "create: %s: %s", sbx__init_step_name(r.step),
                        strerror(r.err));
+}
+
+/* Replaces err with "create: <what failed>: <last line of server.log>". */
+static void server_log_tail(const char *log_path, int rc, struct sbx_err *err)
+{
+    struct sbx_buf b = SBX_BUF_INIT;
+    char what[SBX_ERR_MSG_MAX];
+    const char *line;
+    size_t n;
+
+    if (!err)
+        return;
+    n = strncmp(err->msg, "create: ", 8) ? 0 : 8;
+    memcpy(what, err->msg + n, sizeof(what) - n);
+    what[sizeof(what) - 1 - n] = '\0';
+    /* drop the pointer to the log file, which is about to be removed */
+    line = strstr(what, " (see ");
+    if (line)
+        what[line - what] = '\0';
+    b.max = 1 << 20;
+    if (sbx_file_read(log_path, &b) < 0 || b.len == 0) {
+        sbx_err_set(err, rc, "create: %s (sbx-server wrote nothing)", what);
+        goto out;
+    }
+    while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r'))
+        b.ptr[--b.len] = '\0';
+    line = strrchr(b.ptr, '\n');
+    line = line ? line + 1 : b.ptr;
+    n = strlen(line);
+    sbx_err_set(err, rc, "create: %s; sbx-server said: %.*s", what, (int)(n > 160 ? 160 : n),
+                line);
+out:
+    sbx_buf_free(&b);
 }
 
 static void close_fd(int *fd)
@@ -254,6 +301,7 @@ struct creation {
     const char *env[MAX_SPEC_ENV + 8];
     pid_t mid, init;
     int inserted, made_dir;
+    int server_failed; /* the init reported that sbx-server would not start */
 };
 
 static void undo(struct sbx_provider *p, struct creation *c)
@@ -533,7 +581,7 @@ static int start(struct creation *c, struct sbx_err *err)
     if (write(sp->release_w, "x", 1) != 1)
         return sbx_err_set(err, -EPIPE, "create: the sandbox's init died before setting up");
     close_fd(&sp->release_w);
-    rc = read_report(sp->report_r, &c->rf, err);
+    rc = read_report(sp->report_r, &c->rf, &c->server_failed, err);
     close_fd(&sp->report_r);
     return rc;
 }
@@ -602,8 +650,11 @@ int sbx__local_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
     if (rc < 0)
         goto out;
     rc = start(c, err);
-    if (rc < 0)
+    if (rc < 0) {
+        if (c->server_failed)
+            server_log_tail(c->log_path, rc, err);
         goto out;
+    }
     rc = sbx__local_pid_start(c->init, &start_ticks);
     if (rc < 0) {
         rc = sbx_err_set(err, -EPIPE, "create: the sandbox's init exited");
@@ -617,7 +668,8 @@ int sbx__local_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
     }
     rc = sbx__local_wait_server(c->s.dir, c->init, SBX_LOCAL_SERVER_WAIT_MS, err);
     if (rc < 0) {
-        sbx_err_prefix(err, "create");
+        /* the log goes with the sandbox: quote its last line */
+        server_log_tail(c->log_path, rc, err);
         goto out;
     }
     /* Running first, then DETACH: if we die in between, the init dies with

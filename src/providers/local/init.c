@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -725,6 +726,65 @@ static void loop(struct init *in)
     }
 }
 
+/* Waits until the first sbx-server listens (its socket appears), so that
+ * create reports a server that cannot start at once and with its exit
+ * status instead of after a timeout. -ECHILD with *status when it exited,
+ * -ETIMEDOUT after SBX_INIT_SERVER_WAIT_MS. */
+static int wait_for_socket(struct init *in, int *status)
+{
+    int64_t deadline = now_ms() + SBX_INIT_SERVER_WAIT_MS;
+    struct pollfd pfd[2];
+    struct stat st;
+    char ev[1024];
+    int ifd, rc = -ETIMEDOUT;
+
+    ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ifd < 0)
+        return -errno;
+    if (inotify_add_watch(ifd, "/.sbx/run", IN_CREATE | IN_MOVED_TO) < 0) {
+        rc = -errno;
+        close(ifd);
+        return rc;
+    }
+    for (;;) {
+        struct signalfd_siginfo si;
+        int64_t left;
+        pid_t pid;
+
+        if (lstat(SERVER_SOCK, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            rc = 0;
+            break;
+        }
+        while ((pid = waitpid(-1, status, WNOHANG)) > 0)
+            if (pid == in->server)
+                break;
+        if (pid == in->server) {
+            in->server = 0;
+            rc = -ECHILD;
+            break;
+        }
+        left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        pfd[0].fd = ifd;
+        pfd[0].events = POLLIN;
+        pfd[1].fd = in->sfd;
+        pfd[1].events = POLLIN;
+        if (poll(pfd, 2, (int)left) < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        while (read(ifd, ev, sizeof(ev)) > 0)
+            ;
+        /* SIGCHLD is handled by the waitpid above; a SIGTERM now ends it */
+        while (read(in->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            if (si.ssi_signo != SIGCHLD)
+                _exit(0);
+    }
+    close(ifd);
+    return rc;
+}
+
 static int loopback_up(void)
 {
     struct ifreq ifr;
@@ -777,7 +837,7 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     sigset_t mask;
     size_t failed = 0;
     char one;
-    int keep[2], nullfd, logfd, rc;
+    int keep[2], nullfd, logfd, rc, status = 0;
     ssize_t n;
 
     /* Dies with the intermediate process that cloned it (which dies with the
@@ -861,6 +921,9 @@ void sbx__init_main(const struct sbx__init_cfg *c)
     start_server(in);
     if (in->server <= 0)
         fail(c, SBX_INIT_SERVER, EAGAIN, 0);
+    rc = wait_for_socket(in, &status);
+    if (rc < 0)
+        fail(c, SBX_INIT_SERVER, -rc, (size_t)(unsigned)status);
     report(c->report_fd, SBX_INIT_OK, 0, 0);
     close(c->report_fd);
     loop(in);

@@ -8,8 +8,9 @@
  * memory it needs is prepared by the parent before clone or mmap()ed.
  *
  * It sets up the sandbox (mounts from the rootfs plan, hostname, the control
- * socket, pivot_root, loopback, capabilities, seccomp), reports {step, errno}
- * to the parent on failure or SBX_INIT_OK when done, then starts sbx-server
+ * socket, pivot_root, loopback, capabilities, seccomp), starts sbx-server and
+ * waits until it listens, reports {step, errno} to the parent on failure or
+ * SBX_INIT_OK when done, then keeps sbx-server running
  * (restarting it with backoff), reaps every child, forwards SIGTERM/SIGINT to
  * the server, and serves the control socket (ctl.h).
  */
@@ -42,10 +43,13 @@ enum sbx__init_step {
 struct sbx__init_report {
     int32_t step;  /* enum sbx__init_step */
     int32_t err;   /* errno */
-    uint32_t index; /* SBX_INIT_ROOTFS: the failed step of the plan */
+    uint32_t index; /* SBX_INIT_ROOTFS: the failed step of the plan;
+                     * SBX_INIT_SERVER with ECHILD: sbx-server's wait status */
 };
 
 #define SBX_INIT_MAX_ENV 512
+/* How long the first sbx-server may take to listen. */
+#define SBX_INIT_SERVER_WAIT_MS 20000
 
 struct sbx__init_cfg {
     const struct sbx__rootfs *rf;

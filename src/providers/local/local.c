@@ -569,6 +569,14 @@ static int local_bootstrap(struct sbx_provider *p, const char *ref,
         rc = restart_server(&s, o, err);
         if (rc < 0)
             goto out;
+    } else {
+        /* a socket (not something the sandbox put in its place), or wait
+         * for the server the init is restarting */
+        rc = sbx__local_wait_server(s.dir, (pid_t)s.row.pid, SBX_LOCAL_SERVER_WAIT_MS, err);
+        if (rc < 0) {
+            sbx_err_prefix(err, "bootstrap");
+            goto out;
+        }
     }
     if (sbx_buf_addf(&b, "%s/run/server.sock", s.dir) < 0)
         goto nomem;

@@ -28,6 +28,25 @@ static const char *const proc_masked[] = {"kcore", "keys", "timer_list", "sched_
                                           "latency_stats", NULL};
 static const char *const proc_readonly[] = {"sys", "sysrq-trigger", "irq", "bus", "fs", NULL};
 
+/* snprintf for paths: on truncation buf becomes "" (every system call on
+ * it then fails cleanly) and -ENAMETOOLONG is returned. */
+static int pathf(char *buf, size_t n, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static int pathf(char *buf, size_t n, const char *f, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, f);
+    r = vsnprintf(buf, n, f, ap);
+    va_end(ap);
+    if (r < 0 || (size_t)r >= n) {
+        if (n)
+            buf[0] = '\0';
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
 static char *keep(struct sbx__rootfs *rf, char *s)
 {
     if (!s)
@@ -214,8 +233,8 @@ static int mkdir_upper(const char *upper, const char *host_root, const char *rel
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
 
-        if ((size_t)snprintf(u, sizeof(u), "%s/%.*s", upper, (int)n, rel) >= sizeof(u) ||
-            (size_t)snprintf(h, sizeof(h), "%s/%.*s", host_root, (int)n, rel) >= sizeof(h))
+        if (pathf(u, sizeof(u), "%s/%.*s", upper, (int)n, rel) < 0 ||
+            pathf(h, sizeof(h), "%s/%.*s", host_root, (int)n, rel) < 0)
             return -ENAMETOOLONG;
         rc = mkdir_like(u, h);
         if (rc < 0)
@@ -240,8 +259,8 @@ static int hide_etc_secrets(const char *upper_etc, const char *host_etc, struct 
     int i, rc = 0, fd = -1;
 
     for (i = 0; shadows[i]; i++) {
-        snprintf(src, sizeof(src), "%s/%s", host_etc, shadows[i]);
-        snprintf(dst, sizeof(dst), "%s/%s", upper_etc, shadows[i]);
+        pathf(src, sizeof(src), "%s/%s", host_etc, shadows[i]);
+        pathf(dst, sizeof(dst), "%s/%s", upper_etc, shadows[i]);
         if (lstat(src, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
         sbx_buf_reset(&in);
@@ -270,7 +289,7 @@ static int hide_etc_secrets(const char *upper_etc, const char *host_etc, struct 
         close(fd);
         fd = -1;
     }
-    snprintf(src, sizeof(src), "%s/ssh", host_etc);
+    pathf(src, sizeof(src), "%s/ssh", host_etc);
     d = opendir(src);
     if (!d)
         goto out;
@@ -279,13 +298,13 @@ static int hide_etc_secrets(const char *upper_etc, const char *host_etc, struct 
 
         if (strncmp(de->d_name, "ssh_host_", 9) || n < 13 || strcmp(de->d_name + n - 4, "_key"))
             continue;
-        snprintf(dst, sizeof(dst), "%s/ssh", upper_etc);
+        pathf(dst, sizeof(dst), "%s/ssh", upper_etc);
         rc = mkdir_like(dst, src);
         if (rc < 0) {
             sbx_err_set(err, rc, "mkdir %s: %s", dst, strerror(-rc));
             goto out;
         }
-        snprintf(dst, sizeof(dst), "%s/ssh/%s", upper_etc, de->d_name);
+        pathf(dst, sizeof(dst), "%s/ssh/%s", upper_etc, de->d_name);
         fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             rc = -errno;
@@ -317,7 +336,7 @@ static int write_hostname(const struct sbx__rootfs_cfg *cfg, const char *upper_e
 
     if (!cfg->hostname)
         return 0;
-    snprintf(path, sizeof(path), "%s/hostname", upper_etc);
+    pathf(path, sizeof(path), "%s/hostname", upper_etc);
     n = snprintf(text, sizeof(text), "%s\n", cfg->hostname);
     rc = sbx_file_write_atomic(path, text, (size_t)n, 0644);
     if (rc < 0)
@@ -334,9 +353,9 @@ static int plan_overlay_top(const struct sbx__rootfs_cfg *cfg, struct sbx__rootf
     const char *data;
     int rc;
 
-    snprintf(lower, sizeof(lower), "%s%s%s", host_root, strcmp(host_root, "/") ? "/" : "", top);
-    snprintf(upper, sizeof(upper), "%s/upper/%s", cfg->sbx_dir, top);
-    snprintf(work, sizeof(work), "%s/work/%s", cfg->sbx_dir, top);
+    pathf(lower, sizeof(lower), "%s%s%s", host_root, strcmp(host_root, "/") ? "/" : "", top);
+    pathf(upper, sizeof(upper), "%s/upper/%s", cfg->sbx_dir, top);
+    pathf(work, sizeof(work), "%s/work/%s", cfg->sbx_dir, top);
     rc = mkdir_like(upper, lower);
     if (rc == 0 && mkdir(work, 0700) < 0 && errno != EEXIST)
         rc = -errno;
@@ -401,7 +420,7 @@ static int plan_host(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
         /* overlay options cannot carry these characters */
         if (skip || strpbrk(name, ",:\\"))
             continue;
-        snprintf(path, sizeof(path), "%s%s%s", host_root, strcmp(host_root, "/") ? "/" : "",
+        pathf(path, sizeof(path), "%s%s%s", host_root, strcmp(host_root, "/") ? "/" : "",
                  name);
         if (lstat(path, &st) < 0)
             continue;
@@ -447,9 +466,9 @@ static int plan_host(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
     if (state_top_overlaid && strchr(state_rel, '/')) {
         char upper[PATH_MAX];
 
-        snprintf(upper, sizeof(upper), "%s/upper", cfg->sbx_dir);
+        pathf(upper, sizeof(upper), "%s/upper", cfg->sbx_dir);
         rc = mkdir_upper(upper, host_root, state_rel);
-        snprintf(path, sizeof(path), "%s/upper/%s", cfg->sbx_dir, state_rel);
+        pathf(path, sizeof(path), "%s/upper/%s", cfg->sbx_dir, state_rel);
         if (rc == 0 && setxattr(path, "user.overlay.opaque", "y", 1, 0) < 0)
             rc = -errno;
         if (rc < 0) {
@@ -457,8 +476,8 @@ static int plan_host(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
             goto out;
         }
     }
-    snprintf(path, sizeof(path), "%s/upper/etc", cfg->sbx_dir);
-    snprintf(target, sizeof(target), "%s%setc", host_root, strcmp(host_root, "/") ? "/" : "");
+    pathf(path, sizeof(path), "%s/upper/etc", cfg->sbx_dir);
+    pathf(target, sizeof(target), "%s%setc", host_root, strcmp(host_root, "/") ? "/" : "");
     if (access(path, F_OK) == 0) {
         rc = hide_etc_secrets(path, target, err);
         if (rc < 0)
@@ -493,8 +512,8 @@ static int plan_image(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
         return sbx_err_set(err, -EINVAL, "image root %s: overlayfs cannot use a path with ',' "
                                          "or ':'",
                            cfg->image_root);
-    snprintf(upper, sizeof(upper), "%s/upper/_", cfg->sbx_dir);
-    snprintf(work, sizeof(work), "%s/work/_", cfg->sbx_dir);
+    pathf(upper, sizeof(upper), "%s/upper/_", cfg->sbx_dir);
+    pathf(work, sizeof(work), "%s/work/_", cfg->sbx_dir);
     rc = mkdir_like(upper, cfg->image_root);
     if (rc == 0 && mkdir(work, 0700) < 0 && errno != EEXIST)
         rc = -errno;
@@ -504,11 +523,11 @@ static int plan_image(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
     data = fmt(rf, "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", cfg->image_root, upper, work);
     if (!data)
         return -ENOMEM;
-    snprintf(upper, sizeof(upper), "%s/etc", cfg->image_root);
+    pathf(upper, sizeof(upper), "%s/etc", cfg->image_root);
     if (access(upper, F_OK) == 0) {
-        snprintf(upper, sizeof(upper), "%s/upper/_", cfg->sbx_dir);
+        pathf(upper, sizeof(upper), "%s/upper/_", cfg->sbx_dir);
         rc = mkdir_upper(upper, cfg->image_root, "etc");
-        snprintf(upper, sizeof(upper), "%s/upper/_/etc", cfg->sbx_dir);
+        pathf(upper, sizeof(upper), "%s/upper/_/etc", cfg->sbx_dir);
         if (rc == 0)
             rc = write_hostname(cfg, upper, err);
         else
@@ -614,10 +633,10 @@ int sbx__rootfs_plan(const struct sbx__rootfs_cfg *cfg, struct sbx__rootfs *rf,
         return sbx_err_set(err, -EINVAL,
                            "state directory %s: overlayfs cannot use a path with ',' or ':'",
                            cfg->state_dir);
-    snprintf(dir, sizeof(dir), "%s/upper", cfg->sbx_dir);
+    pathf(dir, sizeof(dir), "%s/upper", cfg->sbx_dir);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return sbx_err_set(err, -errno, "mkdir %s: %s", dir, strerror(errno));
-    snprintf(dir, sizeof(dir), "%s/work", cfg->sbx_dir);
+    pathf(dir, sizeof(dir), "%s/work", cfg->sbx_dir);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return sbx_err_set(err, -errno, "mkdir %s: %s", dir, strerror(errno));
     if (mkdir(rf->root, 0755) < 0 && errno != EEXIST)

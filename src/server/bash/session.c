@@ -59,6 +59,9 @@ struct sbx_bash {
     int master;
     pid_t pid;
     bool dead;
+    /* The pty's EIO usually arrives before SIGCHLD: the session is dead but
+     * its exit status is not known until the child is reaped. */
+    bool reaped;
     int exit_status;
     struct sbx_watch *watch;
     struct sbx_timer *timer;
@@ -686,7 +689,10 @@ static void evaluate(struct sbx_bash *b)
     }
     b->evaluated = true;
     if (b->dead) {
-        bash_exited(b);
+        /* Reported once reaped (sbx_bash_child_exited evaluates again), so
+         * that `exit 7` reports 7, not a status not yet known. */
+        if (b->reaped)
+            bash_exited(b);
         return;
     }
     now = now_ms(b);
@@ -874,6 +880,7 @@ static int spawn_bash(struct sbx_bash *b, struct sbx_err *err)
     b->master = master;
     b->pid = pid;
     b->dead = false;
+    b->reaped = false;
     b->blocks = 0;
     b->scan_abs = 0;
     b->has_last_end = false;
@@ -987,6 +994,7 @@ bool sbx_bash_child_exited(struct sbx_bash *b, pid_t pid, int status)
     if (!b || pid != b->pid)
         return false;
     b->exit_status = status;
+    b->reaped = true;
     /* The pty may still hold output; the read side sees EIO after it. */
     if (b->master >= 0)
         read_pty(b);
