@@ -194,3 +194,35 @@ def test_concurrent_creates_share_one_index(crash_sbx):
     r = s.ok("ls", "--json")
     assert [x["name"] for x in json.loads(r.stdout)] == [name], r.stdout
     check_after_crashes(s, {winners[0][1].strip()})
+
+
+def test_concurrent_first_use_of_a_state_dir(tmp_path):
+    """The first `sbx` processes on a new state directory create the index together: none
+    may fail with "database is locked" (20 rounds of 2 creates started at once: two racing
+    processes hit it more often than three on this 2-core machine)."""
+    binary = require_sbx()
+    tag = unique("SBX_TEST_TAG")
+    failures = []
+    try:
+        for rnd in range(20):
+            s = Sbx(binary, tmp_path / f"state{rnd}", extra_env={"SBX_TEST_TAG": tag})
+            # each waits on its stdin, so that both start `sbx create` at the same moment
+            procs = [subprocess.Popen(["sh", "-c", 'read go && exec "$0" create', binary],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, env=s.env) for _ in range(2)]
+            for p in procs:
+                p.stdin.write(b"go\n")
+            for p in procs:
+                p.stdin.close()
+            for p in procs:
+                p.wait(timeout=300)
+                err = p.stderr.read()
+                p.stdout.close()
+                p.stderr.close()
+                if p.returncode != 0:
+                    failures.append(f"round {rnd}: exit {p.returncode}: {err.decode().strip()}")
+            r = s("rm", "--all")
+            assert r.returncode == 0, describe(r)
+    finally:
+        kill_tagged(tag)
+    assert not failures, "\n".join(failures)
