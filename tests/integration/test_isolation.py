@@ -315,7 +315,22 @@ def test_network_none_blocks_host_loopback(sbx, listener):
         # its own loopback is up
         r = sbx.raw(sid, "ip link show lo | grep -q UP && echo lo-up; true")
         assert "lo-up" in r.stdout, describe(r)
+    # and its own loopback carries traffic
+    r = sbx.raw_argv(sid, PY, "-c", LOOPBACK_ECHO)
+    assert r.returncode == 0 and r.stdout.strip() == "echo ok", describe(r)
     sbx.rm(sid)
+
+
+LOOPBACK_ECHO = r"""
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+c = socket.create_connection(s.getsockname(), timeout=5)
+a, _ = s.accept()
+c.sendall(b"echo ok")
+print(a.recv(100).decode())
+"""
 
 
 def test_host_network_reaches_host_loopback(sbx, listener):
