@@ -6,11 +6,13 @@
 DEB_PACKAGES := cmake ninja-build gcc clang-14 libclang-rt-14-dev libc6-dev \
                 libuv1-dev libjansson-dev node-llhttp libcmocka-dev libminizip-dev zlib1g-dev \
                 libcurl4-openssl-dev libsqlite3-dev libseccomp-dev libarchive-dev \
-                python3 python3-pytest tmux util-linux procps git
+                python3 python3-pytest tmux util-linux procps git sqlite3
+# Baselines of the local-sandbox benchmark (tests/bench/local.sh), installed by `make bench`.
+BENCH_PACKAGES := hyperfine bubblewrap
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build debug asan release fuzz run test checksrc bench install clean
+.PHONY: all deps bench-deps build debug asan release fuzz run test checksrc bench install clean
 
 all: build
 
@@ -49,9 +51,13 @@ test: checksrc asan release fuzz
 	tools/fuzz-smoke.sh build/fuzz $(FUZZ_SECONDS)
 	@echo "make test: all suites passed"
 
-bench: release
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+bench: release bench-deps
 	tests/bench/run.sh build/release/sbx-server
 	$(PYTHON) tests/bench/edit_bench.py build/release/sbx-server
+	tests/bench/local.sh build/release
 
 # sbx finds sbx-server next to itself or in ../libexec/sbx/.
 PREFIX ?= /usr/local
