@@ -169,6 +169,86 @@ static void test_attach_keeps_session(void **state)
     free(id);
 }
 
+/* The host pid of a sandbox's init: the process of its cgroup that is pid 1
+ * in its own pid namespace. */
+static pid_t init_pid(const char *id)
+{
+    DIR *dp = opendir("/proc");
+    struct dirent *de;
+    char want[128], p[300];
+    pid_t found = 0;
+
+    snprintf(want, sizeof(want), "/%s", id);
+    while (dp && !found && (de = readdir(dp))) {
+        char *cg, *st, *ns;
+
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(p, sizeof(p), "/proc/%s/cgroup", de->d_name);
+        cg = read_text(p);
+        snprintf(p, sizeof(p), "/proc/%s/status", de->d_name);
+        st = read_text(p);
+        ns = st ? strstr(st, "\nNSpid:") : NULL;
+        if (cg && ns && strstr(cg, want)) {
+            char *end = strchr(ns + 1, '\n');
+            char *last;
+
+            if (end)
+                *end = '\0';
+            last = strrchr(ns, '\t');
+            if (last && strcmp(last + 1, "1") == 0 && last != strchr(ns, '\t'))
+                found = (pid_t)strtol(de->d_name, NULL, 10);
+        }
+        free(cg);
+        free(st);
+    }
+    if (dp)
+        closedir(dp);
+    return found;
+}
+
+static void test_attach_dead(void **state)
+{
+    struct fx *f = *state;
+    struct sbx_runtime_opts o = opts_for(f);
+    struct sbx_runtime *rt;
+    struct sbx_provider *p;
+    struct sbx_sandbox_info info = {0};
+    struct sbx_err err = {0};
+    char *id;
+    pid_t pid;
+    int i;
+
+    rt = open_rt(&o);
+    id = strdup(sbx_runtime_sandbox_id(rt));
+    assert_int_equal(sbx_runtime_close(rt, SBX_CLOSE_KEEP, &err), 0);
+    pid = init_pid(id);
+    assert_true(pid > 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    p = sbx_provider_open("local", &o.provider_config, &err);
+    assert_non_null(p);
+    /* Until the provider notices (bounded, so a bug cannot hang the suite). */
+    for (i = 0; i < 600; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+
+        assert_int_equal(sbx_provider_get(p, id, &info, &err), 0);
+        if (info.state == SBX_SANDBOX_DEAD)
+            break;
+        sbx_sandbox_info_free(&info);
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(info.state, SBX_SANDBOX_DEAD);
+    sbx_sandbox_info_free(&info);
+    o.attach = id;
+    assert_null(sbx_runtime_open(&o, &err));
+    assert_int_equal(err.code, -EPIPE);
+    assert_non_null(strstr(err.msg, "is dead"));
+    assert_non_null(strstr(err.msg, "sbx rm "));
+    assert_int_equal(sbx_provider_remove(p, id, &err), 0);
+    sbx_provider_close(p);
+    free(id);
+}
+
 static void test_attach_missing(void **state)
 {
     struct fx *f = *state;
@@ -226,6 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_run_delete, up, down),
         cmocka_unit_test_setup_teardown(test_attach_keeps_session, up, down),
+        cmocka_unit_test_setup_teardown(test_attach_dead, up, down),
         cmocka_unit_test_setup_teardown(test_attach_missing, up, down),
         cmocka_unit_test_setup_teardown(test_unknown_provider, up, down),
         cmocka_unit_test_setup_teardown(test_failed_open_removes_sandbox, up, down),
