@@ -1,11 +1,13 @@
 #include "net/http_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -1110,7 +1112,35 @@ struct sbx_http_server *sbx_http_server_new(struct sbx_loop *sloop,
     s->ud = o->ud;
     if (o->no_listen)
         return s;
-    if (o->unix_path) {
+    if (o->use_listen_fd) {
+        int domain = 0;
+        socklen_t dlen = sizeof(domain);
+
+        /* Inherited without CLOEXEC; nothing the server spawns may hold it. */
+        if (fcntl(o->listen_fd, F_SETFD, FD_CLOEXEC) < 0 ||
+            getsockopt(o->listen_fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0) {
+            rc = -errno;
+            sbx_err_set(err, rc, "listen on fd %d: %s", o->listen_fd, strerror(-rc));
+            free(s);
+            return NULL;
+        }
+        if (domain == AF_UNIX) {
+            s->is_unix = true;
+            rc = uv_pipe_init(loop, &s->listener.pipe, 0);
+            if (rc == 0) {
+                s->listener.handle.data = s;
+                s->open_handles++;
+                rc = uv_pipe_open(&s->listener.pipe, o->listen_fd);
+            }
+        } else {
+            rc = uv_tcp_init(loop, &s->listener.tcp);
+            if (rc == 0) {
+                s->listener.handle.data = s;
+                s->open_handles++;
+                rc = uv_tcp_open(&s->listener.tcp, o->listen_fd);
+            }
+        }
+    } else if (o->unix_path) {
         s->is_unix = true;
         s->unix_path = strdup(o->unix_path);
         rc = s->unix_path ? uv_pipe_init(loop, &s->listener.pipe, 0) : UV_ENOMEM;
@@ -1142,12 +1172,17 @@ struct sbx_http_server *sbx_http_server_new(struct sbx_loop *sloop,
     if (rc == 0)
         rc = uv_listen(&s->listener.stream, 511, on_connection);
     if (rc < 0) {
-        sbx_err_set(err, rc, "listen on %s: %s", o->unix_path ? o->unix_path : "tcp port",
+        sbx_err_set(err, rc, "listen on %s: %s",
+                    o->use_listen_fd ? "the inherited socket"
+                    : o->unix_path  ? o->unix_path
+                                    : "tcp port",
                     uv_strerror(rc));
         sbx_http_server_close(s);
         return NULL;
     }
-    if (o->unix_path) {
+    if (o->use_listen_fd && s->is_unix) {
+        /* nothing to chmod or report: the parent owns the path */
+    } else if (o->unix_path) {
         chmod(o->unix_path, 0660);
     } else {
         struct sockaddr_storage ss;

@@ -92,6 +92,11 @@ struct sbx_http_server_opts {
     sbx_http_request_fn *on_request; /* required */
     void *ud;
     bool no_listen;        /* serve only adopted connections (tests, fuzzing) */
+    /* Serve an already bound socket (TCP or unix) handed over by the parent,
+     * instead of binding: the local provider binds the server's socket
+     * outside the sandbox's view. The fd is owned by the server from then on. */
+    bool use_listen_fd;
+    int listen_fd;
 };
 
 /* Binds and listens. Returns NULL and fills err on failure. */

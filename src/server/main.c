@@ -3,6 +3,7 @@
  * Command line and environment as openhands-protocol.md §1.1-§1.2.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,11 @@ static const char usage[] =
     "usage: sbx-server PORT [--working-dir DIR] [--plugins NAME [NAME ...]]\n"
     "                  [--username USER] [--user-id UID] [--enable-browser | --no-enable-browser]\n"
     "                  [--browsergym-eval-env ENV] [--host ADDR] [--unix PATH]\n"
+    "                  [--listen-fd FD]\n"
     "\n"
     "Serves the OpenHands action-execution API (POST /execute_action, /list_files, ...)\n"
-    "on PORT (0 = any free port) or on a unix socket. Prints\n"
+    "on PORT (0 = any free port), on a unix socket, or on a listening socket\n"
+    "inherited as FD. Prints\n"
     "\"sbx-server listening on HOST:PORT\" once ready. Environment: SESSION_API_KEY,\n"
     "NO_CHANGE_TIMEOUT_SECONDS (default 10), SU_TO_USER, RUNTIME_USERNAME, SANDBOX_GROUP_ID.\n";
 
@@ -117,6 +120,13 @@ int sbx_server_parse_args(int argc, char **argv, struct sbx_server_cfg *cfg)
             if (!val || !*val)
                 return usage_error("argument --unix: expected one argument%s", "");
             cfg->unix_path = val;
+        } else if (is_opt(a, "--listen-fd")) {
+            val = opt_value(argc, argv, &i, "--listen-fd");
+            if (!val || parse_long(val, 3, 65535, &v) < 0)
+                return usage_error("argument --listen-fd: invalid descriptor: '%s'",
+                                   val ? val : "");
+            cfg->listen_fd = (int)v;
+            cfg->has_listen_fd = true;
         } else if (!strcmp(a, "--plugins")) {
             /* nargs='+': every following argument up to the next option */
             if (i + 1 >= argc || argv[i + 1][0] == '-')
@@ -161,7 +171,7 @@ int sbx_server_parse_args(int argc, char **argv, struct sbx_server_cfg *cfg)
             return usage_error("unrecognized arguments: %s", a);
         }
     }
-    if (!have_port && !cfg->unix_path)
+    if (!have_port && !cfg->unix_path && !cfg->has_listen_fd)
         return usage_error("the following arguments are required: port%s", "");
     if (cfg->browsergym_eval_env && !cfg->enable_browser)
         return usage_error("--browsergym-eval-env needs the browser, but --no-enable-browser "
@@ -250,6 +260,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "sbx-server: error: --working-dir must be an absolute path: %s\n",
                 s->cfg.working_dir);
         return 2;
+    }
+    /* Before anything is spawned (bash starts before the listener): an
+     * inherited listening socket must not leak into the sandbox's shells. */
+    if (s->cfg.has_listen_fd && fcntl(s->cfg.listen_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        fprintf(stderr, "sbx-server: error: listen on fd %d: %s\n", s->cfg.listen_fd,
+                strerror(errno));
+        return 1;
     }
     loop = sbx_loop_new(&err);
     if (!loop) {

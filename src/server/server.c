@@ -117,6 +117,8 @@ int sbx_server_listen(struct sbx_server *s, struct sbx_err *err)
         .host = s->cfg.host,
         .port = s->cfg.port,
         .unix_path = s->cfg.unix_path,
+        .use_listen_fd = s->cfg.has_listen_fd,
+        .listen_fd = s->cfg.listen_fd,
         .on_headers = sbx_server_on_headers,
         .on_request = sbx_server_on_request,
         .ud = s,
@@ -129,7 +131,9 @@ int sbx_server_listen(struct sbx_server *s, struct sbx_err *err)
     if (s->on_listening) {
         char where[512];
 
-        if (s->cfg.unix_path)
+        if (s->cfg.has_listen_fd)
+            snprintf(where, sizeof(where), "fd:%d", s->cfg.listen_fd);
+        else if (s->cfg.unix_path)
             snprintf(where, sizeof(where), "unix:%s", s->cfg.unix_path);
         else
             snprintf(where, sizeof(where), "%s:%d", s->cfg.host ? s->cfg.host : "0.0.0.0",

@@ -30,6 +30,8 @@ struct sbx_server_cfg {
     int port;
     const char *host;      /* default 0.0.0.0 */
     const char *unix_path; /* --unix */
+    bool has_listen_fd;    /* --listen-fd: serve a socket the parent bound */
+    int listen_fd;
     const char *working_dir;
     const char *plugins[SBX_SERVER_MAX_PLUGINS];
     size_t nplugins;

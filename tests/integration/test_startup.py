@@ -1,6 +1,7 @@
 """Command line, initialisation and shutdown (protocol section 1)."""
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -172,3 +173,46 @@ def test_sigterm_kills_session(tmp_path):
         assert _proc_stat(pid) is None, f"sleep {pid} survived"
     left = _procs_where(lambda st: st["sid"] == sid or st["pgrp"] == pgrp)
     assert left == [], left
+
+
+def test_listen_fd_inherited_socket(tmp_path):
+    # The local provider binds the server's socket outside the sandbox and
+    # hands it over: the server serves it, and nothing it spawns inherits it.
+    from conftest import UnixHTTPConnection
+    path = str(tmp_path / "inherited.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(16)
+    fd = lsock.fileno()
+    inode = os.fstat(fd).st_ino
+    argv = [SBX_SERVER, "--listen-fd", str(fd), "--working-dir", str(tmp_path / "ws"),
+            "--username", "root", "--user-id", "0"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            pass_fds=(fd,), start_new_session=True)
+    lsock.close()
+    try:
+        line = proc.stdout.readline().decode()
+        assert line.strip().endswith(f"listening on fd:{fd}"), line
+        conn = UnixHTTPConnection(path)
+        body = json.dumps({"action": {"action": "run", "args": {
+            "command": "for f in /proc/$$/fd/*; do readlink $f; done; true"}, "timeout": 10}})
+        conn.request("POST", "/execute_action", body, {"Content-Type": "application/json"})
+        obs = json.loads(conn.getresponse().read())
+        assert obs["extras"]["metadata"]["exit_code"] == 0, obs
+        assert f"socket:[{inode}]" not in obs["content"], obs["content"]
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    # the path belongs to whoever bound it: the server leaves it in place
+    assert os.path.exists(path)
+
+
+def test_listen_fd_bad(tmp_path):
+    p = _run_to_exit(tmp_path, ["--listen-fd", "x"])
+    assert p.returncode == 2
+    assert b"argument --listen-fd: invalid descriptor: 'x'" in p.stderr
+    p = subprocess.run([SBX_SERVER, "--listen-fd", "999", "--working-dir", str(tmp_path / "w2")],
+                       capture_output=True, timeout=10)
+    assert p.returncode != 0
+    assert b"listen on fd 999" in p.stderr

@@ -477,9 +477,20 @@ static int create_dirs(struct sbx_cgroup *cg, const struct mounts *m, struct cav
                      ctrl_name[c]);
         }
     }
-    /* The v2 cgroup also serves cgroup.kill, so it is made whenever v2 is
-     * there; it only counts as a failure for controllers that needed it. */
-    if (m->v2) {
+    /* The v2 cgroup also serves cgroup.kill, so it is made when a controller
+     * comes from v2 or when no v1 hierarchy holds the sandbox's processes. It
+     * is not made otherwise (a hybrid host whose v2 has no controller): moving
+     * a process into a v2 cgroup costs 10-15 ms of RCU synchronisation, the
+     * largest single part of creating a sandbox. It only counts as a failure
+     * for controllers that needed it. */
+    bool needs_v2 = true;
+    for (int c = 0; c < CG_NCTRL; c++)
+        if (cg->ver[c] == 1)
+            needs_v2 = false;
+    for (int c = 0; c < CG_NCTRL; c++)
+        if (cg->ver[c] == 2 && c != CG_FREEZER)
+            needs_v2 = true;
+    if (m->v2 && needs_v2) {
         rc = make_dirs(m->v2, cg->id, &cg->v2, v2_why, sizeof(v2_why));
         if (rc == -ENOMEM)
             return rc;
