@@ -1,16 +1,18 @@
 # The two commands of the README:
-#   make run    build sbx-server and run a short agent-style session against it
+#   make run    build sbx and run a short agent session in a local sandbox
 #   make test   build (asan, release, fuzz) and run every test, as CI does
 # Both install the Debian packages they need first (apt-get, as root).
 
 DEB_PACKAGES := cmake ninja-build gcc clang-14 libclang-rt-14-dev libc6-dev \
                 libuv1-dev libjansson-dev node-llhttp libcmocka-dev libminizip-dev zlib1g-dev \
                 libcurl4-openssl-dev libsqlite3-dev libseccomp-dev libarchive-dev \
-                python3 python3-pytest tmux util-linux procps git
+                python3 python3-pytest tmux util-linux procps git sqlite3
+# Baselines of the local-sandbox benchmark (tests/bench/local.sh), installed by `make bench`.
+BENCH_PACKAGES := hyperfine bubblewrap
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build debug asan release fuzz run test checksrc bench clean
+.PHONY: all deps bench-deps build debug asan release fuzz run test checksrc bench install clean
 
 all: build
 
@@ -36,7 +38,7 @@ fuzz: deps
 	cmake --build --preset fuzz
 
 run: release
-	$(PYTHON) tools/demo.py build/release/sbx-server
+	build/release/sbx-demo
 
 checksrc:
 	tools/checksrc.sh
@@ -49,9 +51,19 @@ test: checksrc asan release fuzz
 	tools/fuzz-smoke.sh build/fuzz $(FUZZ_SECONDS)
 	@echo "make test: all suites passed"
 
-bench: release
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+bench: release bench-deps
 	tests/bench/run.sh build/release/sbx-server
 	$(PYTHON) tests/bench/edit_bench.py build/release/sbx-server
+	tests/bench/local.sh build/release
+
+# sbx finds sbx-server next to itself or in ../libexec/sbx/.
+PREFIX ?= /usr/local
+install: release
+	install -D -m 0755 build/release/sbx $(DESTDIR)$(PREFIX)/bin/sbx
+	install -D -m 0755 build/release/sbx-server $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-server
 
 clean:
 	rm -rf build

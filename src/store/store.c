@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 
@@ -94,7 +96,22 @@ struct sbx_store *sbx_store_open(const char *path, struct sbx_err *err)
         goto fail;
     }
     sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-    rc = sqlite3_exec(st->db, SCHEMA, NULL, NULL, &msg);
+    /* Switching a new database to WAL, or creating the tables while another
+     * process does the same, can answer SQLITE_BUSY at once, without the
+     * busy handler: retry within the same time budget. */
+    int64_t waited_us = 0, nap_us = 1000;
+    for (;;) {
+        rc = sqlite3_exec(st->db, SCHEMA, NULL, NULL, &msg);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+            waited_us >= (int64_t)BUSY_TIMEOUT_MS * 1000)
+            break;
+        sqlite3_free(msg);
+        msg = NULL;
+        usleep((useconds_t)nap_us);
+        waited_us += nap_us;
+        if (nap_us < 20000)
+            nap_us *= 2;
+    }
     if (rc != SQLITE_OK) {
         sbx_err_set(err, rc == SQLITE_BUSY ? -EBUSY : -EIO, "store: schema of %s: %s", path,
                     msg ? msg : sqlite3_errstr(rc));

@@ -839,3 +839,54 @@ def test_shell_restores_terminal(sbx, box):
     assert termios.tcgetattr(slave) == before
     os.close(slave)
     os.close(master)
+
+
+def _mini_root(root):
+    """A tiny image root: bash, sh, cat and the libraries they and sbx-server link."""
+    script = ("set -e; R=$1; mkdir -p $R/etc $R/bin $R/tmp; "
+              "for f in /bin/sh /bin/bash /bin/cat /bin/ls $2; do "
+              "  for l in $(ldd $f 2>/dev/null | grep -o '/[^ ]*'); do "
+              "    mkdir -p $R$(dirname $l); cp -L $l $R$l; done; done; "
+              "cp -L /bin/sh /bin/bash /bin/cat /bin/ls $R/bin/; "
+              "echo 'PRETTY_NAME=\"sbx mini image\"' > $R/etc/os-release; "
+              "echo root:x:0:0:root:/root:/bin/bash > $R/etc/passwd; "
+              "echo root:x:0: > $R/etc/group")
+    subprocess.run(["sh", "-c", script, "sh", str(root), SBX_SERVER], check=True)
+
+
+def test_rootfs_tarball(sbx, tmp_path):
+    # An image root as a tarball (what `docker export` gives): extracted once,
+    # the sandbox sees the image's files, not the host's.
+    root = tmp_path / "root"
+    _mini_root(root)
+    tar = tmp_path / "image.tar.gz"
+    subprocess.run(["tar", "-C", str(root), "-czf", str(tar), "."], check=True)
+    r = sbx.ok("run", "--rootfs", tar, "--",
+               "cat /etc/os-release; test -e /usr/bin/env && echo host || echo image-only")
+    assert 'PRETTY_NAME="sbx mini image"' in r.stdout, describe(r)
+    # the host's programs are not there
+    assert r.stdout.endswith("image-only\n"), describe(r)
+    # second use: the cached extraction is reused
+    images = os.listdir(os.path.join(sbx.state_dir, "images"))
+    r = sbx.ok("run", "--rootfs", tar, "--", "echo again")
+    assert r.stdout == "again\n"
+    assert os.listdir(os.path.join(sbx.state_dir, "images")) == images
+    # writes stay in the sandbox: the cached image is unchanged
+    box = sbx.create("--rootfs", tar)
+    sbx.ok("exec", box, "--", "echo changed > /etc/os-release")
+    sbx.ok("rm", box)
+    r = sbx.ok("run", "--rootfs", tar, "--", "cat /etc/os-release")
+    assert "sbx mini image" in r.stdout
+
+
+def test_rootfs_not_an_image(sbx, tmp_path):
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"this is not an archive\n" * 100)
+    r = sbx("create", "--rootfs", junk)
+    assert r.returncode in (1, 3), describe(r)
+    assert "junk.tar" in r.stderr, describe(r)
+    empty = tmp_path / "emptyroot"
+    empty.mkdir()
+    r = sbx("create", "--rootfs", empty)
+    assert r.returncode in (1, 3), describe(r)
+    assert "bin/sh" in r.stderr, describe(r)

@@ -251,6 +251,66 @@ static void test_concurrent_processes(void **state)
     sbx_store_rows_free(rows, (size_t)n);
 }
 
+/* Many processes opening a database that does not exist yet, at the same
+ * moment: each creates the schema (WAL switch included) or waits for the
+ * one that does; none fails with "database is locked". */
+static void test_concurrent_first_open(void **state)
+{
+    struct fx *f = *state;
+    enum { PROCS = 8, ROUNDS = 5 };
+
+    for (int round = 0; round < ROUNDS; round++) {
+        char path[160];
+        int go[2];
+        pid_t pids[PROCS];
+
+        snprintf(path, sizeof(path), "%s/fresh-%d.db", f->dir, round);
+        assert_int_equal(pipe(go), 0);
+        for (int p = 0; p < PROCS; p++) {
+            pids[p] = fork();
+            assert_true(pids[p] >= 0);
+            if (pids[p] == 0) {
+                char c;
+                struct sbx_err err = {0};
+                close(go[1]);
+                if (read(go[0], &c, 1) != 0)
+                    _exit(3);
+                struct sbx_store *st = sbx_store_open(path, &err);
+                if (!st)
+                    _exit(1);
+                char id[16];
+                snprintf(id, sizeof(id), "id%d", p);
+                struct sbx_store_row r = {.provider = "local", .id = id, .state = "running"};
+                int bad = sbx_store_insert(st, &r, &err) < 0;
+                sbx_store_close(st);
+                _exit(bad ? 2 : 0);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* everyone starts now */
+        for (int p = 0; p < PROCS; p++) {
+            int status = 0;
+            assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+        }
+        struct sbx_err err = {0};
+        struct sbx_store *st = sbx_store_open(path, &err);
+        struct sbx_store_row *rows = NULL;
+        assert_non_null(st);
+        int n = sbx_store_list(st, "local", NULL, NULL, &rows, &err);
+        assert_int_equal(n, PROCS);
+        sbx_store_rows_free(rows, (size_t)n);
+        sbx_store_close(st);
+        char extra[200];
+        unlink(path);
+        snprintf(extra, sizeof(extra), "%s-wal", path);
+        unlink(extra);
+        snprintf(extra, sizeof(extra), "%s-shm", path);
+        unlink(extra);
+    }
+}
+
 static void test_open_fails_clearly(void **state)
 {
     (void)state;
@@ -270,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_filters, up, down),
         cmocka_unit_test_setup_teardown(test_update_delete, up, down),
         cmocka_unit_test_setup_teardown(test_concurrent_processes, up, down),
+        cmocka_unit_test_setup_teardown(test_concurrent_first_open, up, down),
         cmocka_unit_test(test_open_fails_clearly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

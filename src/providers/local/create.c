@@ -646,13 +646,10 @@ int sbx__local_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
         rc = sbx_err_set(err, -errno, "create: mkdir %s: %s", l->dir, strerror(errno));
         goto out;
     }
-    if (mkdir(c->s.dir, 0700) < 0) {
-        rc = sbx_err_set(err, -errno, "create: mkdir %s: %s", c->s.dir, strerror(errno));
-        goto out;
-    }
-    c->made_dir = 1;
-    /* While creating, the row names the creator: if it dies, so does the
-     * sandbox (PR_SET_PDEATHSIG), and get/list see a dead creator. */
+    /* The row comes first: while creating, it names the creator; if the
+     * creator dies, so does the sandbox (PR_SET_PDEATHSIG), get/list see a
+     * dead creator and rm removes whatever was made. A directory made before
+     * the row would be found by nothing. */
     sbx__local_pid_start(getpid(), &own_start);
     rc = store_row(p, c, "creating", getpid(), own_start, 1, err);
     if (rc < 0) {
@@ -663,6 +660,11 @@ int sbx__local_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
         goto out;
     }
     c->inserted = 1;
+    if (mkdir(c->s.dir, 0700) < 0) {
+        rc = sbx_err_set(err, -errno, "create: mkdir %s: %s", c->s.dir, strerror(errno));
+        goto out;
+    }
+    c->made_dir = 1;
     rc = prepare(p, c, spec, err);
     if (rc < 0)
         goto out;
