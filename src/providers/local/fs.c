@@ -66,12 +66,11 @@ static int pidfd_open_(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-int sbx__local_kill_wait(pid_t pid, int64_t start)
+int sbx__local_kill(pid_t pid, int64_t start, int *pidfd)
 {
-    struct pollfd pfd;
-    int64_t now;
     int fd, rc;
 
+    *pidfd = -1;
     fd = pidfd_open_(pid);
     if (fd < 0)
         return errno == ESRCH ? 0 : -errno;
@@ -89,6 +88,23 @@ int sbx__local_kill_wait(pid_t pid, int64_t start)
         close(fd);
         return rc;
     }
+    *pidfd = fd;
+    return 0;
+}
+
+int sbx__local_kill_wait(pid_t pid, int64_t start)
+{
+    int fd, rc = sbx__local_kill(pid, start, &fd);
+
+    return rc < 0 || fd < 0 ? rc : sbx__local_wait_exit(fd);
+}
+
+int sbx__local_wait_exit(int fd)
+{
+    struct pollfd pfd;
+    int64_t now;
+    int rc;
+
     pfd.fd = fd;
     pfd.events = POLLIN;
     now = sbx_now_ms();

@@ -419,7 +419,7 @@ int sbx__local_destroy(struct sbx_provider *p, struct sbx__local_sbx *s, struct 
 {
     struct sbx__local *l = p->priv;
     struct sbx_cgroup *cg;
-    int rc;
+    int rc, files_gone = 0, pidfd = -1;
 
     cg = sbx_cgroup_open(s->row.id, err);
     if (!cg)
@@ -429,10 +429,22 @@ int sbx__local_destroy(struct sbx_provider *p, struct sbx__local_sbx *s, struct 
     /* the creator of a sandbox still being created is not ours to kill: its
      * init dies with it */
     if (!s->creator && s->row.pid > 0) {
-        rc = sbx__local_kill_wait((pid_t)s->row.pid, s->row.pid_start);
+        rc = sbx__local_kill((pid_t)s->row.pid, s->row.pid_start, &pidfd);
         if (rc < 0) {
             sbx_err_set(err, rc, "remove: kill the init of %s: %s", s->row.id, strerror(-rc));
             goto out;
+        }
+        /* the files go while the kernel tears the namespaces down (both
+         * take milliseconds); whatever a dying process still made is
+         * removed again below, once nothing runs */
+        files_gone = sbx__local_rmtree(s->dir) == 0;
+        if (pidfd >= 0) {
+            rc = sbx__local_wait_exit(pidfd);
+            if (rc < 0) {
+                sbx_err_set(err, rc, "remove: kill the init of %s: %s", s->row.id,
+                            strerror(-rc));
+                goto out;
+            }
         }
     }
     rc = sbx_cgroup_kill_all(cg, err);
@@ -445,7 +457,7 @@ int sbx__local_destroy(struct sbx_provider *p, struct sbx__local_sbx *s, struct 
         sbx_err_prefix(err, "remove");
         goto out;
     }
-    rc = sbx__local_rmtree(s->dir);
+    rc = files_gone ? 0 : sbx__local_rmtree(s->dir);
     if (rc < 0) {
         sbx_err_set(err, rc, "remove: delete %s: %s", s->dir, strerror(-rc));
         goto out;

@@ -70,6 +70,12 @@ int sbx__local_pid_start(pid_t pid, int64_t *start);
 /* SIGKILLs pid (if its start time is start, or any when start is 0) and
  * waits, bounded, until it has exited. */
 int sbx__local_kill_wait(pid_t pid, int64_t start);
+/* The two halves: sbx__local_kill sends the SIGKILL and gives a pidfd of
+ * the dying process in *pidfd (-1 when there was nothing to kill);
+ * sbx__local_wait_exit waits, bounded, until it has exited and closes it
+ * (0 or -ETIMEDOUT). */
+int sbx__local_kill(pid_t pid, int64_t start, int *pidfd);
+int sbx__local_wait_exit(int pidfd);
 /* Removes path and everything below it without following symlinks. */
 int sbx__local_rmtree(const char *path);
 /* Waits until <dir>/server.sock exists, the init (pid, start) dies, or
