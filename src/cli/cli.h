@@ -110,6 +110,16 @@ struct sbx_cli_opt {
         {"network", 0, true, SBX_OPT_NETWORK}, {"rootfs", 0, true, SBX_OPT_ROOTFS},                \
         {"image", 0, true, SBX_OPT_ROOTFS}, {"workdir", 0, true, SBX_OPT_WORKDIR}
 #define SBX_CLI_OPTS_END {NULL, 0, false, 0}
+/* The --help lines of the create options after --name and --label, which
+ * `sbx run` and `sbx create` describe each in their own words. */
+#define SBX_CLI_CREATE_OPTS_HELP                                                                   \
+    "  -e, --env KEY=VALUE    an environment variable for the sandbox (repeatable)\n"              \
+    "  -m, --memory SIZE      memory limit: bytes, or 512m, 2g (binary units)\n"                   \
+    "  --cpus N               CPU limit, e.g. 0.5 or 2\n"                                          \
+    "  --pids N               process limit (local default 4096)\n"                                \
+    "  --network host|none    host: the host's network (default); none: loopback only\n"          \
+    "  --rootfs DIR|TARBALL   root filesystem (alias --image); default: the host's /\n"           \
+    "  --workdir DIR          working directory (default /workspace)\n"
 /* clang-format on */
 
 /* What a parse leaves behind. The strings point into argv. */

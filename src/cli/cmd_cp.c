@@ -371,7 +371,8 @@ static int cp_main(struct sbx_cli *c, int argc, char **argv)
     bool sremote, dremote;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_cp, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_cp, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
     rc = sbx_cli_two_args(c, &args, "SRC and DST", "DST");

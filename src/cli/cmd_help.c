@@ -17,7 +17,8 @@ static int help_main(struct sbx_cli *c, int argc, char **argv)
     const struct sbx_cli_cmd *cmd = NULL;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_help, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_help, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
     if (args.n_pos > 1 || args.n_rest) {

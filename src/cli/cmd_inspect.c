@@ -19,7 +19,8 @@ static int inspect_main(struct sbx_cli *c, int argc, char **argv)
     struct sbx_sandbox_info info = {0};
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_inspect, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_inspect, argc, argv, opts, -1, sbx_cli_plain_opt, &o,
+                           &o.help, &args);
     if (rc >= 0)
         goto out;
     c->json = true; /* the output is JSON: so are its errors */

@@ -251,7 +251,8 @@ static int shell_main(struct sbx_cli *c, int argc, char **argv)
     struct sbx_err err = {0};
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_shell, argc, argv, opts, 1, sbx_cli_plain_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_shell, argc, argv, opts, 1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
     if (args.n_pos == 0) {

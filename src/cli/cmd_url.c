@@ -28,7 +28,8 @@ static int url_main(struct sbx_cli *c, int argc, char **argv)
     int64_t port = 0;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_url, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_url, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
     rc = sbx_cli_two_args(c, &args, "sandbox id and port", "port");

@@ -55,7 +55,8 @@ static int version_main(struct sbx_cli *c, int argc, char **argv)
     const char *server = NULL;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_version, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_version, argc, argv, opts, -1, sbx_cli_plain_opt, &o,
+                           &o.help, &args);
     if (rc >= 0)
         goto out;
     rc = sbx_cli_no_args(c, &args);
