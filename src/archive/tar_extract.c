@@ -222,38 +222,10 @@ static int real_dest(const char *dest, char **out, struct sbx_err *err)
     return 0;
 }
 
-int sbx_tar_extract(const char *archive_path, const char *dest, struct sbx_err *err)
-{
-    struct archive *in = NULL;
-    char *real = NULL;
-    int fd = -1;
-    int rc;
-
-    fd = open(archive_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sbx_err_set(err, -errno, "tar: open %s: %s", archive_path, strerror(errno));
-    rc = real_dest(dest, &real, err);
-    if (rc < 0)
-        goto out;
-    in = reader_new();
-    if (!in) {
-        rc = sbx_err_set(err, -ENOMEM, "tar: out of memory");
-        goto out;
-    }
-    if (archive_read_open_fd(in, fd, READ_BLOCK) != ARCHIVE_OK) {
-        rc = sbx_err_set(err, -EINVAL, "tar: %s: %s", archive_path, archive_msg(in));
-        goto out;
-    }
-    rc = extract(in, real, err);
-out:
-    if (in)
-        archive_read_free(in);
-    free(real);
-    sbx_fd_close(fd);
-    return rc;
-}
-
-int sbx_tar_extract_mem(const void *data, size_t len, const char *dest, struct sbx_err *err)
+/* The archive is the open fd when fd >= 0, else the memory block data;
+ * name says which in messages ("tar: <name>: <why>"). */
+static int extract_from(int fd, const void *data, size_t len, const char *name, const char *dest,
+                        struct sbx_err *err)
 {
     struct archive *in = NULL;
     char *real = NULL;
@@ -266,8 +238,9 @@ int sbx_tar_extract_mem(const void *data, size_t len, const char *dest, struct s
         rc = sbx_err_set(err, -ENOMEM, "tar: out of memory");
         goto out;
     }
-    if (archive_read_open_memory(in, data, len) != ARCHIVE_OK) {
-        rc = sbx_err_set(err, -EINVAL, "tar: read archive: %s", archive_msg(in));
+    if ((fd >= 0 ? archive_read_open_fd(in, fd, READ_BLOCK)
+                 : archive_read_open_memory(in, data, len)) != ARCHIVE_OK) {
+        rc = sbx_err_set(err, -EINVAL, "tar: %s: %s", name, archive_msg(in));
         goto out;
     }
     rc = extract(in, real, err);
@@ -276,4 +249,21 @@ out:
         archive_read_free(in);
     free(real);
     return rc;
+}
+
+int sbx_tar_extract(const char *archive_path, const char *dest, struct sbx_err *err)
+{
+    int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return sbx_err_set(err, -errno, "tar: open %s: %s", archive_path, strerror(errno));
+    rc = extract_from(fd, NULL, 0, archive_path, dest, err);
+    sbx_fd_close(fd);
+    return rc;
+}
+
+int sbx_tar_extract_mem(const void *data, size_t len, const char *dest, struct sbx_err *err)
+{
+    return extract_from(-1, data, len, "read archive", dest, err);
 }

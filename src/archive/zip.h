@@ -63,4 +63,11 @@ void sbx_zip_writer_free(struct sbx_zip_writer *z);
  * written, never anything outside dest. */
 int sbx_zip_extract(const char *zip_path, const char *dest, struct sbx_err *err);
 
+/* Internal to src/archive (the extractor and the tree writer): whether a
+ * symlink at the relative name `name` pointing at `target` stays inside the
+ * tree that holds it, judged on the names alone (an absolute or empty target
+ * never does; what it may reach through other symlinks is checked when
+ * anything is written through it). */
+bool sbx_zip_link_stays_inside(const char *name, const char *target);
+
 #endif

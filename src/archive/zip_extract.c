@@ -53,10 +53,7 @@ static const char *bad_name(const char *name)
     return NULL;
 }
 
-/* Whether a symlink at entry `name` with `target` stays inside the
- * destination, judged on the names alone (what it may reach through other
- * symlinks is checked when anything is written through it). */
-static bool link_stays_inside(const char *name, const char *target)
+bool sbx_zip_link_stays_inside(const char *name, const char *target)
 {
     long depth = 0;
     const char *p = name, *last = strrchr(name, '/');
@@ -353,7 +350,7 @@ static int each_entry(unzFile uf, int root, bool extract, struct sbx_err *err)
                 if (read_link_target(uf, target, sizeof(target)) < 0)
                     return sbx_err_set(err, -EINVAL, "zip entry '%s': bad symlink target",
                                        name);
-                if (!link_stays_inside(name, target))
+                if (!sbx_zip_link_stays_inside(name, target))
                     return sbx_err_set(err, -EINVAL,
                                        "zip entry '%s': symlink to '%s' points outside the "
                                        "destination", name, target);

@@ -33,36 +33,6 @@ static int out_fd_write(const void *p, size_t n, void *ud)
     return sbx_fd_write_all(t->out_fd, p, n);
 }
 
-/* Whether a symlink at rel (relative to the tree root) pointing at target
- * stays inside the tree, on the names alone. */
-static bool stays_inside(const char *rel, const char *target)
-{
-    long depth = 0;
-    const char *p, *last = strrchr(rel, '/');
-
-    if (target[0] == '/' || !target[0])
-        return false;
-    for (p = rel; last && p <= last; p++)
-        if (*p == '/')
-            depth++;
-    p = target;
-    while (*p) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0)
-                return false;
-        } else if (len && !(len == 1 && p[0] == '.')) {
-            depth++;
-        }
-        p += len;
-        if (*p == '/')
-            p++;
-    }
-    return true;
-}
-
 /* follow: the caller named this file itself (a symlink is its target). */
 static int add_file(struct tree *t, int dfd, const char *name, const char *entry,
                     const char *path, bool follow)
@@ -114,7 +84,7 @@ static int add_link(struct tree *t, int dfd, const char *name, const char *entry
     if (n < 0)
         return sbx_err_set(t->err, -errno, "zip %s: readlink: %s", path, strerror(errno));
     target[n] = '\0';
-    if (!stays_inside(rel, target))
+    if (!sbx_zip_link_stays_inside(rel, target))
         return 0; /* never carry a way out of the tree */
     rc = sbx_zip_writer_begin(t->zw, entry, S_IFLNK | 0777, st->st_mtime, n, true);
     if (rc == 0)

@@ -110,6 +110,16 @@ struct sbx_cli_opt {
         {"network", 0, true, SBX_OPT_NETWORK}, {"rootfs", 0, true, SBX_OPT_ROOTFS},                \
         {"image", 0, true, SBX_OPT_ROOTFS}, {"workdir", 0, true, SBX_OPT_WORKDIR}
 #define SBX_CLI_OPTS_END {NULL, 0, false, 0}
+/* The --help lines of the create options after --name and --label, which
+ * `sbx run` and `sbx create` describe each in their own words. */
+#define SBX_CLI_CREATE_OPTS_HELP                                                                   \
+    "  -e, --env KEY=VALUE    an environment variable for the sandbox (repeatable)\n"              \
+    "  -m, --memory SIZE      memory limit: bytes, or 512m, 2g (binary units)\n"                   \
+    "  --cpus N               CPU limit, e.g. 0.5 or 2\n"                                          \
+    "  --pids N               process limit (local default 4096)\n"                                \
+    "  --network host|none    host: the host's network (default); none: loopback only\n"          \
+    "  --rootfs DIR|TARBALL   root filesystem (alias --image); default: the host's /\n"           \
+    "  --workdir DIR          working directory (default /workspace)\n"
 /* clang-format on */
 
 /* What a parse leaves behind. The strings point into argv. */
@@ -188,6 +198,22 @@ int sbx_cli_parse_cmd(struct sbx_cli *c, const struct sbx_cli_cmd *cmd, int argc
                       const struct sbx_cli_opt *opts, int stop_after, sbx_cli_opt_fn *on_opt,
                       void *ud, const bool *help, struct sbx_cli_args *args);
 
+/* The option state of a command that takes the common options only. */
+struct sbx_cli_plain {
+    struct sbx_cli *c;
+    bool help;
+};
+/* The on_opt of such a command (ud is a struct sbx_cli_plain). */
+int sbx_cli_plain_opt(void *ud, int id, const char *arg, struct sbx_err *err);
+/* After a parse: returns 0 when there are no positionals and no command,
+ * else reports "unexpected argument 'X'" and returns 2. */
+int sbx_cli_no_args(const struct sbx_cli *c, const struct sbx_cli_args *args);
+/* After a parse: returns 0 when there are exactly two positionals and no
+ * command, else reports "missing <none>" (no positional), "missing <one>"
+ * (one) or "too many arguments" and returns 2. */
+int sbx_cli_two_args(const struct sbx_cli *c, const struct sbx_cli_args *args, const char *none,
+                     const char *one);
+
 /* Joins argv with single spaces (heap; NULL when out of memory). */
 char *sbx_cli_join(char *const *argv, int n);
 
@@ -235,10 +261,31 @@ int sbx_cli_lookup(const struct sbx_cli *c, struct sbx_provider *p, const char *
  * <id> is dead" (or paused, or still being created) and returns 1. */
 int sbx_cli_need_running(const struct sbx_cli *c, const struct sbx_sandbox_info *info);
 
+/* Opens the provider and looks up the running sandbox ref
+ * (sbx_cli_provider_open, sbx_cli_lookup, sbx_cli_need_running). Returns 0,
+ * or the exit code after reporting; the caller closes *p and frees info
+ * either way. */
+int sbx_cli_open_running(const struct sbx_cli *c, const char *ref, struct sbx_provider **p,
+                         struct sbx_sandbox_info *info);
+/* Attaches a runtime to the existing sandbox id (never creates one).
+ * Returns it, or NULL with err set (err->code never 0). */
+struct sbx_runtime *sbx_cli_attach_id(struct sbx_cli *c, const char *id, struct sbx_err *err);
+/* Looks up the running sandbox ref first (sbx_cli_open_running, so a dead
+ * or paused one gets a clear message rather than a failed bootstrap), then
+ * attaches to it. Returns 0 with *rt set; the exit code (> 0) after
+ * reporting a failed lookup; or -errno with err set when the attach
+ * failed, not reported. info gets the sandbox; the caller frees it. */
+int sbx_cli_attach(struct sbx_cli *c, const char *ref, struct sbx_sandbox_info *info,
+                   struct sbx_runtime **rt, struct sbx_err *err);
+
 /* Prints the JSON object of a sandbox (compact, one line) on stdout. */
 int sbx_cli_print_info_json(const struct sbx_sandbox_info *info);
 /* Appends the JSON object of a sandbox to buf. */
 struct sbx_buf;
+/* When rc is 0, prints o (compact, one line) on stdout; frees o either
+ * way. Returns rc, or -ENOMEM when o could not be dumped. */
+struct sbx_json;
+int sbx_cli_json_out(struct sbx_json *o, int rc);
 int sbx_cli_info_json(const struct sbx_sandbox_info *info, struct sbx_buf *out);
 /* Writes "sbx: warning: ..." for every requested limit the provider does not
  * enforce (with the provider's note, if any). Returns how many. */

@@ -169,6 +169,34 @@ int sbx_cli_parse_cmd(struct sbx_cli *c, const struct sbx_cli_cmd *cmd, int argc
     return -1;
 }
 
+int sbx_cli_plain_opt(void *ud, int id, const char *arg, struct sbx_err *err)
+{
+    struct sbx_cli_plain *o = ud;
+
+    (void)err;
+    sbx_cli_common_opt(o->c, &o->help, id, arg);
+    return 0;
+}
+
+int sbx_cli_no_args(const struct sbx_cli *c, const struct sbx_cli_args *args)
+{
+    if (args->n_pos || args->n_rest)
+        return sbx_cli_usage(c, "unexpected argument '%s'",
+                             args->n_pos ? args->pos[0] : args->rest[0]);
+    return SBX_EXIT_OK;
+}
+
+int sbx_cli_two_args(const struct sbx_cli *c, const struct sbx_cli_args *args, const char *none,
+                     const char *one)
+{
+    if (args->n_pos == 2 && !args->n_rest)
+        return SBX_EXIT_OK;
+    return sbx_cli_usage(c, args->n_pos < 2 ? "missing %s" : "too many arguments%s",
+                         args->n_pos == 0   ? none
+                         : args->n_pos == 1 ? one
+                                            : "");
+}
+
 /* ---- providers ------------------------------------------------------------ */
 
 int sbx_cli_provider_open(const struct sbx_cli *c, struct sbx_provider **p)
@@ -226,7 +254,61 @@ int sbx_cli_need_running(const struct sbx_cli *c, const struct sbx_sandbox_info 
     return SBX_EXIT_FAILED;
 }
 
+int sbx_cli_open_running(const struct sbx_cli *c, const char *ref, struct sbx_provider **p,
+                         struct sbx_sandbox_info *info)
+{
+    int rc = sbx_cli_provider_open(c, p);
+
+    if (rc == 0)
+        rc = sbx_cli_lookup(c, *p, ref, info);
+    if (rc == 0)
+        rc = sbx_cli_need_running(c, info);
+    return rc;
+}
+
+struct sbx_runtime *sbx_cli_attach_id(struct sbx_cli *c, const char *id, struct sbx_err *err)
+{
+    struct sbx_runtime_opts ro;
+    struct sbx_runtime *rt;
+
+    sbx_cli_runtime_opts(c, &ro);
+    ro.attach = id;
+    rt = sbx_runtime_open(&ro, err);
+    if (!rt && !err->code)
+        err->code = -EIO;
+    return rt;
+}
+
+int sbx_cli_attach(struct sbx_cli *c, const char *ref, struct sbx_sandbox_info *info,
+                   struct sbx_runtime **rt, struct sbx_err *err)
+{
+    struct sbx_provider *p = NULL;
+    int rc = sbx_cli_open_running(c, ref, &p, info);
+
+    sbx_provider_close(p);
+    *rt = NULL;
+    if (rc != 0)
+        return rc;
+    *rt = sbx_cli_attach_id(c, info->id, err);
+    return *rt ? 0 : err->code;
+}
+
 /* ---- the JSON of a sandbox -------------------------------------------------- */
+
+int sbx_cli_json_out(struct sbx_json *o, int rc)
+{
+    struct sbx_buf b = SBX_BUF_INIT;
+
+    if (rc == 0)
+        rc = sbx_json_dump(o, &b);
+    if (rc == 0) {
+        fwrite(b.ptr, 1, b.len, stdout);
+        fputc('\n', stdout);
+    }
+    sbx_buf_free(&b);
+    sbx_json_free(o);
+    return rc;
+}
 
 static struct sbx_json *labels_json(const struct sbx_sandbox_info *info)
 {
@@ -438,7 +520,6 @@ static int print_run_json(const struct sbx_obs *obs, int code, bool timed_out)
 {
     const struct sbx_cmd_metadata *md = &obs->u.run.metadata;
     struct sbx_json *o = sbx_json_object_new();
-    struct sbx_buf b = SBX_BUF_INIT;
     int rc = o ? 0 : -ENOMEM;
 
     if (rc == 0)
@@ -449,15 +530,7 @@ static int print_run_json(const struct sbx_obs *obs, int code, bool timed_out)
         rc = sbx_json_set_str(o, "content", obs->content);
     if (rc == 0)
         rc = sbx_json_set_str(o, "working_dir", md->working_dir);
-    if (rc == 0)
-        rc = sbx_json_dump(o, &b);
-    if (rc == 0) {
-        fwrite(b.ptr, 1, b.len, stdout);
-        fputc('\n', stdout);
-    }
-    sbx_buf_free(&b);
-    sbx_json_free(o);
-    return rc;
+    return sbx_cli_json_out(o, rc);
 }
 
 int sbx_cli_session_run(struct sbx_cli *c, struct sbx_runtime *rt, const char *command_line,
@@ -583,29 +656,15 @@ static const struct sbx_cli_opt ids_opts[] = {
     SBX_CLI_OPTS_END,
 };
 
-struct ids_cmd {
-    struct sbx_cli *c;
-    bool help;
-};
-
-static int ids_on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
-{
-    struct ids_cmd *o = ud;
-
-    (void)err;
-    sbx_cli_common_opt(o->c, &o->help, id, arg);
-    return 0;
-}
-
 int sbx_cli_ids_main(struct sbx_cli *c, const struct sbx_cli_cmd *cmd, int argc, char **argv,
                      sbx_cli_op_fn *op)
 {
-    struct ids_cmd o = {.c = c};
+    struct sbx_cli_plain o = {.c = c};
     struct sbx_cli_args args = {0};
     struct sbx_provider *p = NULL;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, cmd, argc, argv, ids_opts, -1, ids_on_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, cmd, argc, argv, ids_opts, -1, sbx_cli_plain_opt, &o, &o.help, &args);
     if (rc >= 0)
         goto out;
     if (args.n_pos == 0 || args.n_rest) {

@@ -143,23 +143,11 @@ static int act_main(struct sbx_cli *c, int argc, char **argv)
 
         rt = sbx_runtime_connect(&ep, &err);
     } else {
-        struct sbx_provider *p = NULL;
         struct sbx_sandbox_info info = {0};
-        struct sbx_runtime_opts ro;
 
-        rc = sbx_cli_provider_open(c, &p);
-        if (rc == 0)
-            rc = sbx_cli_lookup(c, p, ref, &info);
-        if (rc == 0)
-            rc = sbx_cli_need_running(c, &info);
-        sbx_provider_close(p);
-        if (rc == 0) {
-            sbx_cli_runtime_opts(c, &ro);
-            ro.attach = info.id;
-            rt = sbx_runtime_open(&ro, &err);
-        }
+        rc = sbx_cli_attach(c, ref, &info, &rt, &err);
         sbx_sandbox_info_free(&info);
-        if (rc != 0)
+        if (rc > 0)
             goto out;
     }
     if (!rt) {

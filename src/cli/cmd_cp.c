@@ -26,20 +26,6 @@ static const struct sbx_cli_opt opts[] = {
     SBX_CLI_OPTS_END,
 };
 
-struct cp {
-    struct sbx_cli *c;
-    bool help;
-};
-
-static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
-{
-    struct cp *o = ud;
-
-    (void)err;
-    sbx_cli_common_opt(o->c, &o->help, id, arg);
-    return 0;
-}
-
 /* "ID:PATH" -> ref and path (pointing into a copy in *buf). A host path
  * may hold ':' too: one that starts with '/' or '.', or whose part before
  * the ':' holds a '/', is the host's. */
@@ -158,15 +144,10 @@ static void remove_tree(const char *path)
 
 static int attach(struct sbx_cli *c, const char *id, struct sbx_runtime **rt)
 {
-    struct sbx_runtime_opts ro;
     struct sbx_err err = {0};
 
-    sbx_cli_runtime_opts(c, &ro);
-    ro.attach = id;
-    *rt = sbx_runtime_open(&ro, &err);
-    if (!*rt)
-        return sbx_cli_fail_err(c, err.code ? err.code : -EIO, &err, "attaching");
-    return 0;
+    *rt = sbx_cli_attach_id(c, id, &err);
+    return *rt ? 0 : sbx_cli_fail_err(c, err.code, &err, "attaching");
 }
 
 /* A host directory to sandbox path A (which is not a file). The runtime
@@ -245,11 +226,7 @@ static int to_sandbox(struct sbx_cli *c, const char *src, const char *ref, const
                    : sbx_cli_fail_cmd(c, SBX_EXIT_FAILED, "%s: %s", src, strerror(errno));
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return sbx_cli_fail_cmd(c, SBX_EXIT_FAILED, "%s: not a regular file or a directory", src);
-    rc = sbx_cli_provider_open(c, &p);
-    if (rc == 0)
-        rc = sbx_cli_lookup(c, p, ref, &info);
-    if (rc == 0)
-        rc = sbx_cli_need_running(c, &info);
+    rc = sbx_cli_open_running(c, ref, &p, &info);
     if (rc != 0)
         goto out;
     rc = probe(p, info.id, path, &type, &abs, &err);
@@ -353,11 +330,7 @@ static int from_sandbox(struct sbx_cli *c, const char *ref, const char *path, co
     char type = 'n';
     int rc;
 
-    rc = sbx_cli_provider_open(c, &p);
-    if (rc == 0)
-        rc = sbx_cli_lookup(c, p, ref, &info);
-    if (rc == 0)
-        rc = sbx_cli_need_running(c, &info);
+    rc = sbx_cli_open_running(c, ref, &p, &info);
     if (rc != 0)
         goto out;
     rc = probe(p, info.id, path, &type, &abs, &err);
@@ -391,23 +364,20 @@ out:
 
 static int cp_main(struct sbx_cli *c, int argc, char **argv)
 {
-    struct cp o = {.c = c};
+    struct sbx_cli_plain o = {.c = c};
     struct sbx_cli_args args = {0};
     char *sbuf = NULL, *dbuf = NULL;
     const char *sref = NULL, *spath = NULL, *dref = NULL, *dpath = NULL;
     bool sremote, dremote;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_cp, argc, argv, opts, -1, on_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_cp, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
-    if (args.n_pos != 2 || args.n_rest) {
-        rc = sbx_cli_usage(c, args.n_pos < 2 ? "missing %s" : "too many arguments%s",
-                           args.n_pos == 0   ? "SRC and DST"
-                           : args.n_pos == 1 ? "DST"
-                                             : "");
+    rc = sbx_cli_two_args(c, &args, "SRC and DST", "DST");
+    if (rc != 0)
         goto out;
-    }
     sremote = split_remote(args.pos[0], &sbuf, &sref, &spath);
     dremote = split_remote(args.pos[1], &dbuf, &dref, &dpath);
     if (sremote == dremote) {

@@ -42,10 +42,9 @@ static int create_main(struct sbx_cli *c, int argc, char **argv)
     rc = sbx_cli_parse_cmd(c, &sbx_cmd_create, argc, argv, opts, -1, on_opt, &o, &o.help, &args);
     if (rc >= 0)
         goto out;
-    if (args.n_pos || args.n_rest) {
-        rc = sbx_cli_usage(c, "unexpected argument '%s'", args.n_pos ? args.pos[0] : args.rest[0]);
+    rc = sbx_cli_no_args(c, &args);
+    if (rc != 0)
         goto out;
-    }
     rc = sbx_cli_provider_open(c, &p);
     if (rc != 0)
         goto out;
@@ -71,6 +70,8 @@ out:
     return rc;
 }
 
+/* The help text splices in SBX_CLI_CREATE_OPTS_HELP: kept one line a row. */
+/* clang-format off */
 const struct sbx_cli_cmd sbx_cmd_create = {
     "create",
     "create a sandbox and print its id",
@@ -83,13 +84,7 @@ const struct sbx_cli_cmd sbx_cmd_create = {
     "create options:\n"
     "  --name NAME            a unique name to refer to the sandbox by\n"
     "  -l, --label KEY=VALUE  a label (repeatable); 'sbx ls -l' and 'sbx rm -l' filter on it\n"
-    "  -e, --env KEY=VALUE    an environment variable for the sandbox (repeatable)\n"
-    "  -m, --memory SIZE      memory limit: bytes, or 512m, 2g (binary units)\n"
-    "  --cpus N               CPU limit, e.g. 0.5 or 2\n"
-    "  --pids N               process limit (local default 4096)\n"
-    "  --network host|none    host: the host's network (default); none: loopback only\n"
-    "  --rootfs DIR|TARBALL   root filesystem (alias --image); default: the host's /\n"
-    "  --workdir DIR          working directory (default /workspace)\n"
+    SBX_CLI_CREATE_OPTS_HELP
     "  --json                 print the sandbox's JSON object instead of its id\n"
     "\n"
     "A limit the platform cannot enforce is reported as 'sbx: warning: ...' (and in\n"
@@ -99,3 +94,4 @@ const struct sbx_cli_cmd sbx_cmd_create = {
     "example: id=$(sbx create --name dev -l team=ml --memory 1g --cpus 0.5)\n",
     create_main,
 };
+/* clang-format on */

@@ -54,7 +54,6 @@ static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
 static int print_raw_json(const struct sbx_exec_result *res)
 {
     struct sbx_json *o = sbx_json_object_new();
-    struct sbx_buf b = SBX_BUF_INIT;
     int rc = o ? 0 : -ENOMEM;
 
     if (rc == 0)
@@ -65,15 +64,7 @@ static int print_raw_json(const struct sbx_exec_result *res)
         rc = sbx_json_set_strn(o, "stdout", res->out ? res->out : "", res->out_len);
     if (rc == 0)
         rc = sbx_json_set_strn(o, "stderr", res->err ? res->err : "", res->err_len);
-    if (rc == 0)
-        rc = sbx_json_dump(o, &b);
-    if (rc == 0) {
-        fwrite(b.ptr, 1, b.len, stdout);
-        fputc('\n', stdout);
-    }
-    sbx_buf_free(&b);
-    sbx_json_free(o);
-    return rc;
+    return sbx_cli_json_out(o, rc);
 }
 
 /* --raw: argv as is, through the provider; stdin passed through, stdout
@@ -95,11 +86,7 @@ static int exec_raw(struct sbx_cli *c, const struct exec *o, const char *ref, ch
     int64_t oom_before;
     int rc;
 
-    rc = sbx_cli_provider_open(c, &p);
-    if (rc == 0)
-        rc = sbx_cli_lookup(c, p, ref, &info);
-    if (rc == 0)
-        rc = sbx_cli_need_running(c, &info);
+    rc = sbx_cli_open_running(c, ref, &p, &info);
     if (rc != 0)
         goto out;
     oom_before = sbx_cli_oom_count(p, info.id);
@@ -130,35 +117,20 @@ out:
 /* The session: attach (never create) and one blocking run action. */
 static int exec_session(struct sbx_cli *c, const struct exec *o, const char *ref, char *line)
 {
-    struct sbx_provider *p = NULL;
     struct sbx_sandbox_info info = {0};
-    struct sbx_runtime_opts ro;
     struct sbx_runtime *rt = NULL;
     struct sbx_err err = {0};
     int rc;
 
-    /* Look the sandbox up first: a dead or paused one gets a clear message
-     * rather than a failed bootstrap. */
-    rc = sbx_cli_provider_open(c, &p);
-    if (rc == 0)
-        rc = sbx_cli_lookup(c, p, ref, &info);
-    if (rc == 0)
-        rc = sbx_cli_need_running(c, &info);
-    sbx_provider_close(p);
+    rc = sbx_cli_attach(c, ref, &info, &rt, &err);
+    if (rc == -ENOENT)
+        rc = sbx_cli_fail_cmd(c, SBX_EXIT_FAILED, "no such sandbox: %s", ref);
+    else if (rc == -EPIPE)
+        rc = sbx_cli_fail(c, SBX_EXIT_FAILED, "sandbox %s is dead (%s)", info.id, err.msg);
+    else if (rc < 0)
+        rc = sbx_cli_fail_err(c, rc, &err, "attaching");
     if (rc != 0)
         goto out;
-    sbx_cli_runtime_opts(c, &ro);
-    ro.attach = info.id;
-    rt = sbx_runtime_open(&ro, &err);
-    if (!rt) {
-        if (err.code == -ENOENT)
-            rc = sbx_cli_fail_cmd(c, SBX_EXIT_FAILED, "no such sandbox: %s", ref);
-        else if (err.code == -EPIPE)
-            rc = sbx_cli_fail(c, SBX_EXIT_FAILED, "sandbox %s is dead (%s)", info.id, err.msg);
-        else
-            rc = sbx_cli_fail_err(c, err.code ? err.code : -EIO, &err, "attaching");
-        goto out;
-    }
     rc = sbx_cli_session_run(c, rt, line, o->timeout_ms ? o->timeout_ms : SBX_CLI_RUN_TIMEOUT_MS,
                              o->workdir);
     sbx_runtime_close(rt, SBX_CLOSE_KEEP, NULL);

@@ -10,28 +10,15 @@ static const struct sbx_cli_opt opts[] = {
     SBX_CLI_OPTS_END,
 };
 
-struct help {
-    struct sbx_cli *c;
-    bool help;
-};
-
-static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
-{
-    struct help *o = ud;
-
-    (void)err;
-    sbx_cli_common_opt(o->c, &o->help, id, arg);
-    return 0;
-}
-
 static int help_main(struct sbx_cli *c, int argc, char **argv)
 {
-    struct help o = {.c = c};
+    struct sbx_cli_plain o = {.c = c};
     struct sbx_cli_args args = {0};
     const struct sbx_cli_cmd *cmd = NULL;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_help, argc, argv, opts, -1, on_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_help, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
     if (args.n_pos > 1 || args.n_rest) {

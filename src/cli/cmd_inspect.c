@@ -11,29 +11,16 @@ static const struct sbx_cli_opt opts[] = {
     SBX_CLI_OPTS_END,
 };
 
-struct inspect {
-    struct sbx_cli *c;
-    bool help;
-};
-
-static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
-{
-    struct inspect *o = ud;
-
-    (void)err;
-    sbx_cli_common_opt(o->c, &o->help, id, arg);
-    return 0;
-}
-
 static int inspect_main(struct sbx_cli *c, int argc, char **argv)
 {
-    struct inspect o = {.c = c};
+    struct sbx_cli_plain o = {.c = c};
     struct sbx_cli_args args = {0};
     struct sbx_provider *p = NULL;
     struct sbx_sandbox_info info = {0};
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_inspect, argc, argv, opts, -1, on_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_inspect, argc, argv, opts, -1, sbx_cli_plain_opt, &o,
+                           &o.help, &args);
     if (rc >= 0)
         goto out;
     c->json = true; /* the output is JSON: so are its errors */

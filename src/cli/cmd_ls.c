@@ -198,10 +198,9 @@ static int ls_main(struct sbx_cli *c, int argc, char **argv)
     rc = sbx_cli_parse_cmd(c, &sbx_cmd_ls, argc, argv, opts, -1, on_opt, &o, &o.help, &args);
     if (rc >= 0)
         goto out;
-    if (args.n_pos || args.n_rest) {
-        rc = sbx_cli_usage(c, "unexpected argument '%s'", args.n_pos ? args.pos[0] : args.rest[0]);
+    rc = sbx_cli_no_args(c, &args);
+    if (rc != 0)
         goto out;
-    }
     rc = sbx_cli_provider_open(c, &p);
     if (rc != 0)
         goto out;

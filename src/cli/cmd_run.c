@@ -204,6 +204,8 @@ out:
     return rc;
 }
 
+/* The help text splices in SBX_CLI_CREATE_OPTS_HELP: kept one line a row. */
+/* clang-format off */
 const struct sbx_cli_cmd sbx_cmd_run = {
     "run",
     "create a sandbox, run a command in it, print the output, delete it",
@@ -221,13 +223,7 @@ const struct sbx_cli_cmd sbx_cmd_run = {
     "create options:\n"
     "  --name NAME            a unique name to refer to the sandbox by\n"
     "  -l, --label KEY=VALUE  a label (repeatable)\n"
-    "  -e, --env KEY=VALUE    an environment variable for the sandbox (repeatable)\n"
-    "  -m, --memory SIZE      memory limit: bytes, or 512m, 2g (binary units)\n"
-    "  --cpus N               CPU limit, e.g. 0.5 or 2\n"
-    "  --pids N               process limit (local default 4096)\n"
-    "  --network host|none    host: the host's network (default); none: loopback only\n"
-    "  --rootfs DIR|TARBALL   root filesystem (alias --image); default: the host's /\n"
-    "  --workdir DIR          working directory (default /workspace)\n"
+    SBX_CLI_CREATE_OPTS_HELP
     "\n"
     "A limit the platform cannot enforce is reported as 'sbx: warning: ...'.\n"
     "Interrupted (Ctrl-C, SIGTERM, SIGHUP), sbx removes the sandbox and exits 128+signal.\n"
@@ -235,3 +231,4 @@ const struct sbx_cli_cmd sbx_cmd_run = {
     "example: sbx run -m 512m -- 'cd /tmp && echo hi > f && cat f'\n",
     run_main,
 };
+/* clang-format on */

@@ -27,20 +27,6 @@ static const struct sbx_cli_opt opts[] = {
     SBX_CLI_OPTS_END,
 };
 
-struct shell {
-    struct sbx_cli *c;
-    bool help;
-};
-
-static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
-{
-    struct shell *o = ud;
-
-    (void)err;
-    sbx_cli_common_opt(o->c, &o->help, id, arg);
-    return 0;
-}
-
 /* Signal handlers can only reach file-scope state: the terminal settings to
  * restore and the write end of the SIGWINCH self-pipe. */
 static struct termios saved_tio;
@@ -257,7 +243,7 @@ out:
 
 static int shell_main(struct sbx_cli *c, int argc, char **argv)
 {
-    struct shell o = {.c = c};
+    struct sbx_cli_plain o = {.c = c};
     struct sbx_cli_args args = {0};
     struct sbx_provider *p = NULL;
     struct sbx_sandbox_info info = {0};
@@ -265,7 +251,8 @@ static int shell_main(struct sbx_cli *c, int argc, char **argv)
     struct sbx_err err = {0};
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_shell, argc, argv, opts, 1, on_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_shell, argc, argv, opts, 1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
     if (args.n_pos == 0) {
@@ -276,11 +263,7 @@ static int shell_main(struct sbx_cli *c, int argc, char **argv)
         rc = sbx_cli_usage(c, "stdin is not a terminal");
         goto out;
     }
-    rc = sbx_cli_provider_open(c, &p);
-    if (rc == 0)
-        rc = sbx_cli_lookup(c, p, args.pos[0], &info);
-    if (rc == 0)
-        rc = sbx_cli_need_running(c, &info);
+    rc = sbx_cli_open_running(c, args.pos[0], &p, &info);
     if (rc != 0)
         goto out;
     fflush(stdout);

@@ -16,23 +16,9 @@ static const struct sbx_cli_opt opts[] = {
     SBX_CLI_OPTS_END,
 };
 
-struct url {
-    struct sbx_cli *c;
-    bool help;
-};
-
-static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
-{
-    struct url *o = ud;
-
-    (void)err;
-    sbx_cli_common_opt(o->c, &o->help, id, arg);
-    return 0;
-}
-
 static int url_main(struct sbx_cli *c, int argc, char **argv)
 {
-    struct url o = {.c = c};
+    struct sbx_cli_plain o = {.c = c};
     struct sbx_cli_args args = {0};
     struct sbx_provider *p = NULL;
     struct sbx_sandbox_info info = {0};
@@ -42,25 +28,18 @@ static int url_main(struct sbx_cli *c, int argc, char **argv)
     int64_t port = 0;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_url, argc, argv, opts, -1, on_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_url, argc, argv, opts, -1, sbx_cli_plain_opt, &o, &o.help,
+                           &args);
     if (rc >= 0)
         goto out;
-    if (args.n_pos != 2 || args.n_rest) {
-        rc = sbx_cli_usage(c, args.n_pos < 2 ? "missing %s" : "too many arguments%s",
-                           args.n_pos == 0   ? "sandbox id and port"
-                           : args.n_pos == 1 ? "port"
-                                             : "");
+    rc = sbx_cli_two_args(c, &args, "sandbox id and port", "port");
+    if (rc != 0)
         goto out;
-    }
     if (sbx_cli_parse_int(args.pos[1], 1, 65535, &port, &err) < 0) {
         rc = sbx_cli_usage(c, "port: %s", err.msg);
         goto out;
     }
-    rc = sbx_cli_provider_open(c, &p);
-    if (rc == 0)
-        rc = sbx_cli_lookup(c, p, args.pos[0], &info);
-    if (rc == 0)
-        rc = sbx_cli_need_running(c, &info);
+    rc = sbx_cli_open_running(c, args.pos[0], &p, &info);
     if (rc != 0)
         goto out;
     rc = sbx_provider_port_url(p, info.id, (int)port, &url, &err);

@@ -16,20 +16,6 @@ static const struct sbx_cli_opt opts[] = {
     SBX_CLI_OPTS_END,
 };
 
-struct version {
-    struct sbx_cli *c;
-    bool help;
-};
-
-static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
-{
-    struct version *o = ud;
-
-    (void)err;
-    sbx_cli_common_opt(o->c, &o->help, id, arg);
-    return 0;
-}
-
 static int print_json(const char *server)
 {
     struct sbx_buf b = SBX_BUF_INIT;
@@ -62,20 +48,20 @@ static int print_json(const char *server)
 
 static int version_main(struct sbx_cli *c, int argc, char **argv)
 {
-    struct version o = {.c = c};
+    struct sbx_cli_plain o = {.c = c};
     struct sbx_cli_args args = {0};
     struct sbx_provider *p = NULL;
     struct sbx_provider_config cfg = {.state_dir = c->state_dir};
     const char *server = NULL;
     int rc;
 
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_version, argc, argv, opts, -1, on_opt, &o, &o.help, &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_version, argc, argv, opts, -1, sbx_cli_plain_opt, &o,
+                           &o.help, &args);
     if (rc >= 0)
         goto out;
-    if (args.n_pos || args.n_rest) {
-        rc = sbx_cli_usage(c, "unexpected argument '%s'", args.n_pos ? args.pos[0] : args.rest[0]);
+    rc = sbx_cli_no_args(c, &args);
+    if (rc != 0)
         goto out;
-    }
     /* The provider resolves the sbx-server path; without one (a state
      * directory that cannot be made, say) the version is still printed. */
     p = sbx_provider_open(c->provider, &cfg, NULL);

@@ -17,43 +17,24 @@ Only the Python standard library is used. The case format is described in README
 
 import argparse
 import concurrent.futures
-import http.client
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from oh_wire import UnixHTTPConnection, full_action
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PLUGINS = ["agent_skills", "jupyter"]
 WORKDIR_VAR = "{{WORKDIR}}"
 STARTUP_TIMEOUT = 30.0
-
-# Default args exactly as the OpenHands client serialises them (protocol 3.2 / 3.4): the runner
-# sends what a stock client sends, so a case only spells out what it is about.
-ACTION_DEFAULTS = {
-    "run": {"command": "", "is_input": False, "thought": "", "blocking": False,
-            "is_static": False, "cwd": None, "hidden": False,
-            "confirmation_state": "confirmed", "security_risk": -1},
-    "run_ipython": {"code": "", "thought": "", "include_extra": True,
-                    "confirmation_state": "confirmed", "security_risk": -1,
-                    "kernel_init_code": ""},
-    "read": {"path": "", "start": 0, "end": -1, "thought": "", "security_risk": -1,
-             "impl_source": "default", "view_range": None},
-    "write": {"path": "", "content": "", "start": 0, "end": -1, "thought": "",
-              "security_risk": -1},
-    "edit": {"path": "", "command": "", "file_text": None, "old_str": None,
-             "new_str": None, "insert_line": None, "content": "", "start": 1,
-             "end": -1, "thought": "", "security_risk": -1, "impl_source": "oh_aci"},
-    "browse": {"url": "", "thought": "", "security_risk": -1, "return_axtree": False},
-}
 
 CASE_KEYS = {"description", "setup", "action", "expect", "requires"}
 STEP_KEYS = {"action", "expect"}
@@ -162,18 +143,6 @@ def find_cases(cases_dir, filters):
     return found
 
 
-def full_action(a):
-    """The action as the OpenHands client would send it: defaults completed."""
-    kind = a["action"]
-    args = dict(ACTION_DEFAULTS.get(kind, {}))
-    args.update(a.get("args", {}))
-    out = {"action": kind, "args": args}
-    for k in ("timeout", "message"):
-        if k in a:
-            out[k] = a[k]
-    return out
-
-
 # ------------------------------------------------------------------------------ expectations
 
 def as_list(v):
@@ -252,18 +221,6 @@ def check_observation(status, obs, expect):
 
 
 # ------------------------------------------------------------------------------ targets
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
 
 def http_timeout(action):
     return float(action.get("timeout") or 120) + 30.0

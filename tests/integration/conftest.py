@@ -13,11 +13,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 import pytest
+
+# The wire format shared with the conformance runner (stdlib only, next to run.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
+from oh_wire import UnixHTTPConnection, full_action  # noqa: E402,F401
 
 SBX_SERVER = os.environ.get("SBX_SERVER", "/work/main/build/debug/sbx-server")
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
@@ -68,40 +73,6 @@ def truncate_like_server(text):
     if len(text) > 30000:
         return text[:15000] + TRUNC_MARK + text[-15000:]
     return text
-
-
-# Default args exactly as the OpenHands client serialises them (protocol 3.2 / 3.4).
-ACTION_DEFAULTS = {
-    "run": {"command": "", "is_input": False, "thought": "", "blocking": False,
-            "is_static": False, "cwd": None, "hidden": False,
-            "confirmation_state": "confirmed", "security_risk": -1},
-    "run_ipython": {"code": "", "thought": "", "include_extra": True,
-                    "confirmation_state": "confirmed", "security_risk": -1,
-                    "kernel_init_code": ""},
-    "read": {"path": "", "start": 0, "end": -1, "thought": "", "security_risk": -1,
-             "impl_source": "default", "view_range": None},
-    "write": {"path": "", "content": "", "start": 0, "end": -1, "thought": "",
-              "security_risk": -1},
-    "edit": {"path": "", "command": "", "file_text": None, "old_str": None,
-             "new_str": None, "insert_line": None, "content": "", "start": 1,
-             "end": -1, "thought": "", "security_risk": -1, "impl_source": "oh_aci"},
-    "browse": {"url": "", "thought": "", "security_risk": -1, "return_axtree": False},
-    "browse_interactive": {"browser_actions": "", "thought": "",
-                           "browsergym_send_msg_to_user": "", "security_risk": -1,
-                           "return_axtree": False},
-}
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=60):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 class Client:
@@ -179,12 +150,7 @@ class Client:
         """action: {"action": type, "args": {...partial}} -> (status, json).
 
         Args are completed with the defaults the real client sends."""
-        kind = action["action"]
-        args = dict(ACTION_DEFAULTS.get(kind, {}))
-        args.update(action.get("args", {}))
-        act = {"action": kind, "args": args}
-        if "message" in action:
-            act["message"] = action["message"]
+        act = full_action({k: v for k, v in action.items() if k != "timeout"})
         if timeout is not None:
             act["timeout"] = timeout
         if http_timeout is None:
