@@ -303,7 +303,7 @@ struct creation {
     struct sbx_seccomp *sc;
     char *rootfs_dir;
     char ctl_path[4200], log_path[4200], sock_path[4200];
-    const char *argv[12];
+    const char *argv[SBX_LOCAL_SERVER_ARGV_MAX + 1];
     const char *env[MAX_SPEC_ENV + 8];
     pid_t mid, init;
     int inserted, made_dir;
@@ -427,7 +427,6 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     struct sbx__rootfs_cfg rcfg;
     struct sbx_cgroup_limits lim;
     char note[512] = "";
-    size_t i = 0;
     int rc;
 
     snprintf(c->ctl_path, sizeof(c->ctl_path), "%s/ctl.sock", s->dir);
@@ -469,17 +468,7 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     if (!c->sc)
         return sbx_err_prefix(err, "create");
 
-    c->argv[i++] = "/.sbx/sbx-server";
-    c->argv[i++] = "0";
-    c->argv[i++] = "--listen-fd";
-    c->argv[i++] = "3"; /* the init's socket at <dir>/server.sock (init.h) */
-    c->argv[i++] = "--working-dir";
-    c->argv[i++] = s->workdir;
-    c->argv[i++] = "--username";
-    c->argv[i++] = "root";
-    c->argv[i++] = "--user-id";
-    c->argv[i++] = "0";
-    c->argv[i] = NULL;
+    sbx__local_server_argv(c->argv, s->workdir, "root", "0", sbx__local_default_plugins);
     {
         static const char *const base[] = {
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

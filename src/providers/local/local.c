@@ -512,43 +512,69 @@ out:
     return rc;
 }
 
-/* Whether o asks for anything but the server create started. */
+/* What create starts sbx-server with: the plugins OpenHands' CodeActAgent
+ * asks for. Both cost nothing until used (the IPython kernel starts with the
+ * first cell). */
+const char *const sbx__local_default_plugins[] = {"agent_skills", "jupyter", NULL};
+
+size_t sbx__local_server_argv(const char **argv, const char *workdir, const char *username,
+                              const char *uid, const char *const *plugins)
+{
+    size_t i = 0;
+
+    argv[i++] = "/.sbx/sbx-server";
+    argv[i++] = "0";
+    argv[i++] = "--listen-fd";
+    argv[i++] = "3"; /* the init's socket at <dir>/server.sock (init.h) */
+    argv[i++] = "--working-dir";
+    argv[i++] = workdir;
+    argv[i++] = "--username";
+    argv[i++] = username;
+    argv[i++] = "--user-id";
+    argv[i++] = uid;
+    if (plugins && plugins[0]) {
+        argv[i++] = "--plugins";
+        for (size_t k = 0; plugins[k] && i < SBX_LOCAL_SERVER_ARGV_MAX; k++)
+            argv[i++] = plugins[k];
+    }
+    argv[i] = NULL;
+    return i;
+}
+
+static bool same_plugins(const char *const *a, const char *const *b)
+{
+    size_t i = 0;
+
+    for (; a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]))
+            return false;
+    return !a[i] && !b[i];
+}
+
+/* Whether o asks for anything but the server create started (NULL plugins
+ * means the default set). */
 static bool custom_server(const struct sbx__local_sbx *s, const struct sbx_server_opts *o)
 {
     return (o->username && strcmp(o->username, "root")) || o->user_id != 0 ||
            (o->working_dir && strcmp(o->working_dir, s->workdir)) ||
-           (o->plugins && o->plugins[0]) || o->api_key;
+           (o->plugins && !same_plugins(o->plugins, sbx__local_default_plugins)) || o->api_key;
 }
 
 static int restart_server(struct sbx__local_sbx *s, const struct sbx_server_opts *o,
                           struct sbx_err *err)
 {
     struct sbx__ctl_msg *m = malloc(sizeof(*m));
-    const char *argv[SBX_CTL_MAX_STRS + 1];
+    const char *argv[SBX_LOCAL_SERVER_ARGV_MAX + 1];
     char uid[32], key[1024];
     const char *env[2] = {NULL, NULL};
-    size_t i = 0, k;
     int rc;
 
     if (!m)
         return sbx_err_set(err, -ENOMEM, "bootstrap: out of memory");
     snprintf(uid, sizeof(uid), "%lld", (long long)o->user_id);
-    argv[i++] = "/.sbx/sbx-server";
-    argv[i++] = "0";
-    argv[i++] = "--listen-fd";
-    argv[i++] = "3"; /* the init's socket at <dir>/server.sock (init.h) */
-    argv[i++] = "--working-dir";
-    argv[i++] = o->working_dir ? o->working_dir : s->workdir;
-    argv[i++] = "--username";
-    argv[i++] = o->username ? o->username : "root";
-    argv[i++] = "--user-id";
-    argv[i++] = uid;
-    if (o->plugins && o->plugins[0]) {
-        argv[i++] = "--plugins";
-        for (k = 0; o->plugins[k] && i < SBX_CTL_MAX_STRS; k++)
-            argv[i++] = o->plugins[k];
-    }
-    argv[i] = NULL;
+    sbx__local_server_argv(argv, o->working_dir ? o->working_dir : s->workdir,
+                           o->username ? o->username : "root", uid,
+                           o->plugins ? o->plugins : sbx__local_default_plugins);
     if (o->api_key) {
         if ((size_t)snprintf(key, sizeof(key), "SESSION_API_KEY=%s", o->api_key) >= sizeof(key)) {
             free(m);

@@ -30,6 +30,8 @@
 #define SBX_LOCAL_DEFAULT_WORKDIR "/workspace"
 #define SBX_LOCAL_DEFAULT_PIDS 4096
 #define SBX_LOCAL_SERVER_WAIT_MS 20000
+/* The longest sbx-server command line: 10 fixed words, --plugins and its names. */
+#define SBX_LOCAL_SERVER_ARGV_MAX 24
 
 struct sbx__local {
     struct sbx_store *store;
@@ -96,5 +98,12 @@ int sbx__local_upload(struct sbx_provider *p, const char *id, const char *host_p
                       const char *sandbox_path, unsigned mode, struct sbx_err *err);
 int sbx__local_download(struct sbx_provider *p, const char *id, const char *sandbox_path,
                         const char *host_path, struct sbx_err *err);
+
+/* The default plugins of sbx-server in a local sandbox (NULL-terminated). */
+extern const char *const sbx__local_default_plugins[];
+/* Fills argv (SBX_LOCAL_SERVER_ARGV_MAX + 1 slots) with the sbx-server command line
+ * the init runs; returns the number of words. Borrows every string. */
+size_t sbx__local_server_argv(const char **argv, const char *workdir, const char *username,
+                              const char *uid, const char *const *plugins);
 
 #endif
