@@ -702,6 +702,43 @@ static void test_create_failure_cleans_up(void **state)
     assert_int_equal(sbx_provider_remove(f->p, "doomed", &err), 0);
 }
 
+/* The error detail is optional (NULL): a failure still returns its code,
+ * never 0, and a create that fails leaves nothing behind. */
+static void test_failures_without_err(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_sandbox_spec spec;
+    struct sbx_sandbox_info info;
+    struct sbx_sandbox_info *list = NULL;
+    struct sbx_exec_result res;
+    struct sbx_endpoint ep;
+    const char *argv[] = {"true", NULL};
+    struct sbx_exec_req req;
+    char *url = NULL;
+    int64_t kills = 0;
+
+    memset(&req, 0, sizeof(req));
+    req.argv = argv;
+    req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+    assert_int_equal(sbx_provider_get(f->p, "nosuch", &info, NULL), -ENOENT);
+    assert_int_equal(sbx_provider_remove(f->p, "nosuch", NULL), -ENOENT);
+    assert_int_equal(sbx_provider_pause(f->p, "nosuch", NULL), -ENOENT);
+    assert_int_equal(sbx_provider_resume(f->p, "nosuch", NULL), -ENOENT);
+    assert_int_equal(sbx_provider_oom_kills(f->p, "nosuch", &kills, NULL), -ENOENT);
+    assert_int_equal(sbx_provider_exec(f->p, "nosuch", &req, &res, NULL), -ENOENT);
+    assert_int_equal(sbx_provider_port_url(f->p, "nosuch", 80, &url, NULL), -ENOENT);
+    assert_null(url);
+    assert_int_equal(sbx_provider_bootstrap(f->p, "nosuch", NULL, &ep, NULL), -ENOENT);
+    assert_int_equal(sbx_provider_upload(f->p, "nosuch", "/etc/hostname", "/x", 0, NULL),
+                     -ENOENT);
+    assert_int_equal(sbx_provider_download(f->p, "nosuch", "/x", "/dev/null", NULL), -ENOENT);
+    memset(&spec, 0, sizeof(spec));
+    spec.image = "/nonexistent/sbx-image";
+    assert_true(sbx_provider_create(f->p, &spec, NULL, NULL) < 0);
+    assert_int_equal(sbx_provider_list(f->p, NULL, &list, NULL), 0);
+    assert_null(list);
+}
+
 /* An sbx-server that cannot start fails create at once, quoting its log. */
 static void test_server_fails(void **state)
 {
@@ -814,6 +851,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_failure_cleans_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failures_without_err, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -439,8 +439,10 @@ static int prepare(struct sbx_provider *p, struct creation *c,
                            p->state_dir);
     if (spec->image) {
         rc = sbx_image_prepare(p->state_dir, spec->image, &c->rootfs_dir, err);
-        if (rc < 0)
-            return sbx_err_prefix(err, "create");
+        if (rc < 0) {
+            sbx_err_prefix(err, "create");
+            return rc;
+        }
     }
     memset(&rcfg, 0, sizeof(rcfg));
     rcfg.sbx_dir = s->dir;
@@ -451,14 +453,16 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     rcfg.gid5_mapped = geteuid() == 0;
     rcfg.hostname = s->row.id;
     rc = sbx__rootfs_plan(&rcfg, &c->rf, err);
-    if (rc < 0)
-        return sbx_err_prefix(err, "create");
+    if (rc < 0) {
+        sbx_err_prefix(err, "create");
+        return rc;
+    }
     lim.memory_bytes = s->memory_bytes;
     lim.cpu_millis = s->cpu_millis;
     lim.pids_max = s->pids_max;
     c->cg = sbx_cgroup_create(s->row.id, &lim, &s->enforced, note, sizeof(note), err);
     if (!c->cg)
-        return sbx_err_prefix(err, "create");
+        return sbx_err_prefix(err, "create"); /* err is not NULL here */
     if (note[0]) {
         s->note = strdup(note);
         if (!s->note)
@@ -466,7 +470,7 @@ static int prepare(struct sbx_provider *p, struct creation *c,
     }
     c->sc = sbx_seccomp_new(err);
     if (!c->sc)
-        return sbx_err_prefix(err, "create");
+        return sbx_err_prefix(err, "create"); /* err is not NULL here */
 
     sbx__local_server_argv(c->argv, s->workdir, "root", "0", sbx__local_default_plugins);
     {
@@ -565,8 +569,10 @@ static int start(struct creation *c, struct sbx_err *err)
     }
     c->init = v;
     rc = write_id_maps(c->init, err);
-    if (rc < 0)
-        return sbx_err_prefix(err, "create");
+    if (rc < 0) {
+        sbx_err_prefix(err, "create");
+        return rc;
+    }
     /* the init sets up the sandbox while we move it into the cgroups; it
      * waits for the second byte before it starts anything (init.h) */
     if (send(sp->release_w, "x", 1, MSG_NOSIGNAL) != 1)
@@ -582,7 +588,10 @@ static int start(struct creation *c, struct sbx_err *err)
         read_report(sp->report_r, &c->rf, &c->server_failed, &reported, &why);
         if (reported && err)
             *err = why;
-        return reported ? why.code : sbx_err_prefix(err, "create");
+        if (reported)
+            return why.code;
+        sbx_err_prefix(err, "create");
+        return rc;
     }
     /* a failed send means the init failed: its report says why */
     send(sp->release_w, "c", 1, MSG_NOSIGNAL);
@@ -600,8 +609,13 @@ int sbx__local_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
     struct creation *c = NULL;
     char id[SBX_LOCAL_ID_LEN + 1];
     int64_t start_ticks = 0, own_start = 0;
+    struct sbx_err scratch = {0};
     int rc, st;
 
+    /* the steps below that return NULL (cgroups, seccomp) leave the code in
+     * err: keep one even when the caller wants no detail */
+    if (!err)
+        err = &scratch;
     rc = sbx__local_check_spec(spec, err);
     if (rc < 0)
         return rc;

@@ -147,7 +147,8 @@ int sbx__local_exec(struct sbx_provider *p, const char *id, const struct sbx_exe
     }
     conn = sbx__ctl_connect(s.dir, err);
     if (conn < 0) {
-        rc = sbx_err_prefix(err, "exec");
+        rc = conn;
+        sbx_err_prefix(err, "exec");
         goto out;
     }
     rc = sbx__ctl_send(conn, m, send_fds, 3, buf, SBX_CTL_MAX_MSG);

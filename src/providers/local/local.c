@@ -185,8 +185,10 @@ int sbx__local_find_running(struct sbx_provider *p, const char *ref, const char 
 {
     int rc = sbx__local_find(p, ref, s, err);
 
-    if (rc < 0)
-        return sbx_err_prefix(err, "%s", op);
+    if (rc < 0) {
+        sbx_err_prefix(err, "%s", op);
+        return rc;
+    }
     switch (s->state) {
     case SBX_SANDBOX_RUNNING: return 0;
     case SBX_SANDBOX_PAUSED:
@@ -363,8 +365,10 @@ static int set_paused(struct sbx_provider *p, const char *ref, bool pause, struc
     int rc;
 
     rc = sbx__local_find(p, ref, &s, err);
-    if (rc < 0)
-        return sbx_err_prefix(err, "%s", op);
+    if (rc < 0) {
+        sbx_err_prefix(err, "%s", op);
+        return rc;
+    }
     if (s.state == SBX_SANDBOX_DEAD) {
         rc = sbx_err_set(err, -EPIPE, "%s: sandbox %s is dead (%s)", op, s.row.id,
                          s.note ? s.note : "its init exited");
@@ -382,7 +386,7 @@ static int set_paused(struct sbx_provider *p, const char *ref, bool pause, struc
     }
     cg = sbx_cgroup_open(s.row.id, err);
     if (!cg) {
-        rc = err ? err->code : -ENOMEM;
+        rc = -ENOMEM; /* its only failure */
         goto out;
     }
     rc = sbx_cgroup_freeze(cg, pause, err);
@@ -422,8 +426,10 @@ int sbx__local_destroy(struct sbx_provider *p, struct sbx__local_sbx *s, struct 
     int rc, files_gone = 0, pidfd = -1;
 
     cg = sbx_cgroup_open(s->row.id, err);
-    if (!cg)
-        return sbx_err_prefix(err, "remove");
+    if (!cg) {
+        sbx_err_prefix(err, "remove");
+        return -ENOMEM; /* its only failure */
+    }
     /* a frozen process does not die until thawed */
     sbx_cgroup_freeze(cg, false, NULL);
     /* the creator of a sandbox still being created is not ours to kill: its
@@ -477,8 +483,10 @@ static int local_remove(struct sbx_provider *p, const char *ref, struct sbx_err 
     struct sbx__local_sbx s;
     int rc = sbx__local_find(p, ref, &s, err);
 
-    if (rc < 0)
-        return sbx_err_prefix(err, "remove");
+    if (rc < 0) {
+        sbx_err_prefix(err, "remove");
+        return rc;
+    }
     if (s.state == SBX_SANDBOX_CREATING && s.creator) {
         rc = sbx_err_set(err, -EAGAIN, "remove: sandbox %s is still being created", s.row.id);
         goto out;
@@ -652,11 +660,14 @@ static int local_oom_kills(struct sbx_provider *p, const char *ref, int64_t *cou
     struct sbx__local_sbx s;
     int rc = sbx__local_find(p, ref, &s, err);
 
-    if (rc < 0)
-        return sbx_err_prefix(err, "oom_kills");
+    if (rc < 0) {
+        sbx_err_prefix(err, "oom_kills");
+        return rc;
+    }
     cg = sbx_cgroup_open(s.row.id, err);
     if (!cg) {
-        rc = sbx_err_prefix(err, "oom_kills");
+        sbx_err_prefix(err, "oom_kills");
+        rc = -ENOMEM; /* its only failure */
         goto out;
     }
     rc = sbx_cgroup_oom_kills(cg, count, err);
