@@ -420,19 +420,13 @@ int sbx_store_get(struct sbx_store *st, const char *provider, const char *ref,
     if (n == 0)
         n = query_rows(st, "SELECT " ROW_COLUMNS " FROM sandboxes WHERE provider = ? AND name = ?",
                        provider, ref, &rows, err);
-    if (n == 0 && strlen(ref) >= 3 && !strpbrk(ref, "%_\\")) {
-        struct sbx_buf like;
-        sbx_buf_init(&like, 0);
-        if (sbx_buf_addf(&like, "%s%%", ref) < 0) {
-            sbx_buf_free(&like);
-            return sbx_err_set(err, -ENOMEM, "store: out of memory");
-        }
+    /* a prefix compares bytes: LIKE would ignore case and take wildcards,
+     * so "BEEF" (no such name) would pick the sandbox beef12... */
+    if (n == 0 && strlen(ref) >= 3)
         n = query_rows(st,
-                       "SELECT " ROW_COLUMNS " FROM sandboxes WHERE provider = ? AND id LIKE ?"
-                       " ORDER BY id",
-                       provider, like.ptr, &rows, err);
-        sbx_buf_free(&like);
-    }
+                       "SELECT " ROW_COLUMNS " FROM sandboxes WHERE provider = ?1"
+                       " AND substr(id, 1, length(?2)) = ?2 ORDER BY id",
+                       provider, ref, &rows, err);
     if (n < 0)
         return n;
     if (n == 0)

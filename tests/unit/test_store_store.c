@@ -104,6 +104,13 @@ static void test_prefix_rules(void **state)
     assert_non_null(strstr(err.msg, "ambiguous"));
     assert_int_equal(sbx_store_get(f->st, "local", "aa", &r, &err), -ENOENT); /* too short */
     assert_int_equal(sbx_store_get(f->st, "local", "aa%", &r, &err), -ENOENT); /* no LIKE games */
+    assert_int_equal(sbx_store_get(f->st, "local", "aa_", &r, &err), -ENOENT);
+    /* a prefix matches bytes: an upper-case word is not an id */
+    assert_int_equal(put(f->st, "beef12", NULL, NULL, 0, &err), 0);
+    assert_int_equal(sbx_store_get(f->st, "local", "BEEF", &r, &err), -ENOENT);
+    assert_int_equal(sbx_store_get(f->st, "local", "beef", &r, &err), 0);
+    assert_string_equal(r.id, "beef12");
+    sbx_store_row_release(&r);
     assert_int_equal(sbx_store_get(f->st, "local", "", &r, &err), -EINVAL);
     assert_int_equal(sbx_store_get(f->st, "local", "aaa2", &r, &err), 0);
     assert_string_equal(r.id, "aaa222");
