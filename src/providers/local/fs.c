@@ -209,6 +209,12 @@ static int rm_at(int dfd, const char *name, int topfd, unsigned depth, unsigned 
         return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
     if (unlinkat(dfd, name, AT_REMOVEDIR) == 0)
         return 0;
+    /* overlay's work/work is mode 000: we own it, so open it up first (and
+     * before a move, which rewrites its ".."). NOFOLLOW: a dying sandbox
+     * process may have swapped the directory for a symlink to a host file
+     * since the fstatat. */
+    if ((st.st_mode & 0700) != 0700)
+        fchmodat(dfd, name, 0700, AT_SYMLINK_NOFOLLOW);
     if (depth >= RM_MAX_DEPTH) {
         char tmp[64];
 
@@ -217,9 +223,6 @@ static int rm_at(int dfd, const char *name, int topfd, unsigned depth, unsigned 
             return -errno;
         return 1; /* the top needs another pass */
     }
-    /* overlay's work/work is mode 000: we own it, so open it up first */
-    if ((st.st_mode & 0700) != 0700)
-        fchmodat(dfd, name, 0700, 0);
     fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
