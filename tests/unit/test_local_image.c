@@ -64,7 +64,9 @@ static const char craft_py[] =
     "elif mode == 'nosh': pass\n"
     "t.close()\n"
     "if mode == 'nosh':\n"
-    "    t = tarfile.open(out, 'w'); f('etc/motd'); t.close()\n";
+    "    t = tarfile.open(out, 'w'); f('etc/motd'); t.close()\n"
+    "if mode == 'deep-nosh':\n"
+    "    t = tarfile.open(out, 'w', format=tarfile.PAX_FORMAT); f('d/' * 4200 + 'leaf'); t.close()\n";
 
 static int run(char *const argv[])
 {
@@ -365,6 +367,20 @@ static void test_tarball_without_sh(void **state)
     assert_nothing_left(f, 0);
 }
 
+/* A tree deeper than one descriptor per level allows is still removed when
+ * the image is refused: no half-extracted copy stays in the cache. */
+static void test_deep_tarball_without_sh(void **state)
+{
+    struct fixture *f = *state;
+    struct sbx_err err = {0};
+    char *out = NULL;
+
+    craft(f, "deep-nosh");
+    assert_true(sbx_image_prepare(f->state, f->tarball, &out, &err) < 0);
+    assert_null(out);
+    assert_nothing_left(f, 0);
+}
+
 /* ---- hostile archives ----------------------------------------------------------- */
 
 static void refused(struct fixture *f, const char *mode, const char *why, int outside_entries)
@@ -517,6 +533,7 @@ int main(void)
         T(test_changed_tarball_new_key),
         T(test_compressed_tarball),
         T(test_tarball_without_sh),
+    T(test_deep_tarball_without_sh),
         T(test_dotdot_refused),
         T(test_absolute_refused),
         T(test_symlink_escape_refused),

@@ -3,7 +3,6 @@
  * into <state_dir>/images/<key>/rootfs. */
 #include "providers/local/image.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,8 +19,7 @@
 
 #include "archive/tar.h"
 #include "base/fd.h"
-
-#define RM_MAX_DEPTH 4096
+#include "providers/local/local.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -30,58 +28,6 @@ static int mkdir_if_missing(const char *path, mode_t mode)
     if (mkdir(path, mode) == 0 || errno == EEXIST)
         return 0;
     return -errno;
-}
-
-/* Removes name (below the directory dirfd) and everything in it, without
- * following symlinks. Directories the caller may not write (a read-only
- * /proc mount point in a rootfs, say) are made writable first. */
-static int rm_tree_at(int dirfd, const char *name, int depth)
-{
-    DIR *d = NULL;
-    int fd;
-    int rc = 0;
-
-    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-        return 0;
-    if (errno != EISDIR && errno != EPERM)
-        return -errno;
-    if (depth > RM_MAX_DEPTH)
-        return -ELOOP;
-    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    (void)fchmod(fd, 0700);
-    d = fdopendir(fd);
-    if (!d) {
-        rc = -errno;
-        sbx_fd_close(fd);
-        return rc;
-    }
-    for (;;) {
-        struct dirent *de;
-
-        errno = 0;
-        de = readdir(d);
-        if (!de) {
-            if (errno)
-                rc = -errno;
-            break;
-        }
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        rc = rm_tree_at(fd, de->d_name, depth + 1);
-        if (rc < 0)
-            break;
-    }
-    closedir(d);
-    if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        rc = -errno;
-    return rc;
-}
-
-static void rm_tree(const char *path)
-{
-    (void)rm_tree_at(AT_FDCWD, path, 0);
 }
 
 /* Whether root has bin/sh (a file or a symlink, dangling or not), with
@@ -224,7 +170,7 @@ static int prepare_archive(const char *state_dir, const char *image, const char 
     }
 out:
     if (tmp)
-        rm_tree(tmp); /* a no-op after a successful rename */
+        sbx__local_rmtree(tmp); /* a no-op after a successful rename */
     if (rc == 0) {
         *rootfs_out = rootfs;
         rootfs = NULL;
