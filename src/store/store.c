@@ -249,12 +249,17 @@ static int step_changes(struct sbx_store *st, sqlite3_stmt *s, const char *provi
     return 0;
 }
 
-int sbx_store_update(struct sbx_store *st, const struct sbx_store_row *r, struct sbx_err *err)
+/* UPDATE of state, pid, pid_start and data; with cond, only while the row
+ * records (pid, pid_start) = (was[0], was[1]). */
+static int update(struct sbx_store *st, const struct sbx_store_row *r, const int64_t *was,
+                  struct sbx_err *err)
 {
     sqlite3_stmt *s = NULL;
     int rc = prepare(st,
-                     "UPDATE sandboxes SET state = ?, pid = ?, pid_start = ?, data = ?"
-                     " WHERE provider = ? AND id = ?",
+                     was ? "UPDATE sandboxes SET state = ?, pid = ?, pid_start = ?, data = ?"
+                           " WHERE provider = ? AND id = ? AND pid = ? AND pid_start = ?"
+                         : "UPDATE sandboxes SET state = ?, pid = ?, pid_start = ?, data = ?"
+                           " WHERE provider = ? AND id = ?",
                      &s, err);
     if (rc < 0)
         return rc;
@@ -264,9 +269,28 @@ int sbx_store_update(struct sbx_store *st, const struct sbx_store_row *r, struct
     bind_text(s, 4, r->data ? r->data : "{}");
     bind_text(s, 5, r->provider);
     bind_text(s, 6, r->id);
+    if (was) {
+        sqlite3_bind_int64(s, 7, was[0]);
+        sqlite3_bind_int64(s, 8, was[1]);
+    }
     rc = step_changes(st, s, r->provider, r->id, err);
+    if (rc == -ENOENT && was)
+        rc = sbx_err_set(err, -ESTALE, "the %s sandbox %s changed meanwhile", r->provider, r->id);
     sqlite3_finalize(s);
     return rc;
+}
+
+int sbx_store_update(struct sbx_store *st, const struct sbx_store_row *r, struct sbx_err *err)
+{
+    return update(st, r, NULL, err);
+}
+
+int sbx_store_update_if(struct sbx_store *st, const struct sbx_store_row *r, int64_t pid,
+                        int64_t pid_start, struct sbx_err *err)
+{
+    const int64_t was[2] = {pid, pid_start};
+
+    return update(st, r, was, err);
 }
 
 int sbx_store_set_state(struct sbx_store *st, const char *provider, const char *id,

@@ -46,6 +46,11 @@ void sbx_store_close(struct sbx_store *st);
 int sbx_store_insert(struct sbx_store *st, const struct sbx_store_row *r, struct sbx_err *err);
 /* Replaces state, pid, pid_start and data of (provider, id); -ENOENT if absent. */
 int sbx_store_update(struct sbx_store *st, const struct sbx_store_row *r, struct sbx_err *err);
+/* The same, only while the row still records the process (pid, pid_start):
+ * -ESTALE when it was changed (or removed) since it was read, so that a
+ * verdict about the old process does not overwrite a newer one. */
+int sbx_store_update_if(struct sbx_store *st, const struct sbx_store_row *r, int64_t pid,
+                        int64_t pid_start, struct sbx_err *err);
 int sbx_store_set_state(struct sbx_store *st, const char *provider, const char *id,
                         const char *state, struct sbx_err *err);
 /* Finds by exact id, then by exact name, then by unique id prefix (at least

@@ -186,6 +186,40 @@ static void test_list_filters(void **state)
     sbx_store_rows_free(rows, (size_t)n);
 }
 
+/* A verdict about the process a row recorded when it was read does not
+ * overwrite a row that records another one since. */
+static void test_update_if(void **state)
+{
+    struct fx *f = *state;
+    struct sbx_err err = {0};
+    struct sbx_store_row r;
+
+    assert_int_equal(put(f->st, "id1", NULL, NULL, 0, &err), 0); /* pid 42, start 7 */
+    struct sbx_store_row dead = {.provider = "local", .id = "id1", .state = "dead", .pid = 42,
+                                 .pid_start = 7, .data = "{}"};
+    struct sbx_store_row next = {.provider = "local", .id = "id1", .state = "running",
+                                 .pid = 43, .pid_start = 8, .data = "{}"};
+    /* the row moved on to another process meanwhile */
+    assert_int_equal(sbx_store_update(f->st, &next, &err), 0);
+    assert_int_equal(sbx_store_update_if(f->st, &dead, 42, 7, &err), -ESTALE);
+    assert_string_equal(err.msg, "the local sandbox id1 changed meanwhile");
+    assert_int_equal(sbx_store_get(f->st, "local", "id1", &r, &err), 0);
+    assert_string_equal(r.state, "running");
+    assert_int_equal(r.pid, 43);
+    sbx_store_row_release(&r);
+    /* the same pid with another start time is another process */
+    assert_int_equal(sbx_store_update_if(f->st, &dead, 43, 7, &err), -ESTALE);
+    /* still the recorded process: updated */
+    assert_int_equal(sbx_store_update_if(f->st, &dead, 43, 8, &err), 0);
+    assert_int_equal(sbx_store_get(f->st, "local", "id1", &r, &err), 0);
+    assert_string_equal(r.state, "dead");
+    assert_int_equal(r.pid, 42);
+    sbx_store_row_release(&r);
+    /* a removed row */
+    assert_int_equal(sbx_store_delete(f->st, "local", "id1", &err), 0);
+    assert_int_equal(sbx_store_update_if(f->st, &dead, 42, 7, &err), -ESTALE);
+}
+
 static void test_update_delete(void **state)
 {
     struct fx *f = *state;
@@ -332,6 +366,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_insert_get, up, down),
         cmocka_unit_test_setup_teardown(test_prefix_rules, up, down),
+        cmocka_unit_test_setup_teardown(test_update_if, up, down),
         cmocka_unit_test_setup_teardown(test_unique, up, down),
         cmocka_unit_test_setup_teardown(test_bad_label, up, down),
         cmocka_unit_test_setup_teardown(test_list_filters, up, down),

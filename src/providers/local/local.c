@@ -119,7 +119,6 @@ static int check_alive(struct sbx_provider *p, struct sbx__local_sbx *s, struct 
     int64_t start = 0;
     const char *why;
     char *data;
-    int rc;
 
     if (s->state == SBX_SANDBOX_DEAD)
         return 0;
@@ -146,20 +145,34 @@ static int check_alive(struct sbx_provider *p, struct sbx__local_sbx *s, struct 
     }
     free(s->row.data);
     s->row.data = data;
-    rc = sbx_store_update(l->store, &s->row, err);
-    /* a concurrent rm may have deleted the row meanwhile: that is fine */
-    return rc == -ENOENT ? 0 : rc;
+    /* only if the row still names that process: a creator that finished
+     * (and exited) since we read the row has recorded the init meanwhile */
+    return sbx_store_update_if(l->store, &s->row, s->row.pid, s->row.pid_start, err);
 }
 
 static int load(struct sbx_provider *p, struct sbx__local_sbx *s, struct sbx_err *err)
 {
     struct sbx__local *l = p->priv;
+    struct sbx_store_row row;
+    int rc, tries = 0;
 
-    snprintf(s->dir, sizeof(s->dir), "%s/%s", l->dir, s->row.id);
-    s->state = parse_state(s->row.state);
-    if (parse_data(s) < 0)
-        return sbx_err_set(err, -ENOMEM, "out of memory");
-    return check_alive(p, s, err);
+    for (;;) {
+        snprintf(s->dir, sizeof(s->dir), "%s/%s", l->dir, s->row.id);
+        s->state = parse_state(s->row.state);
+        if (parse_data(s) < 0)
+            return sbx_err_set(err, -ENOMEM, "out of memory");
+        rc = check_alive(p, s, err);
+        if (rc != -ESTALE)
+            return rc;
+        if (tries++) /* changed twice while we looked: report what we saw */
+            return 0;
+        /* read the row again (-ENOENT if a concurrent rm deleted it) */
+        rc = sbx_store_get(l->store, SBX_LOCAL_PROVIDER, s->row.id, &row, err);
+        if (rc < 0)
+            return rc;
+        sbx__local_sbx_release(s);
+        s->row = row;
+    }
 }
 
 int sbx__local_find(struct sbx_provider *p, const char *ref, struct sbx__local_sbx *s,
@@ -175,6 +188,8 @@ int sbx__local_find(struct sbx_provider *p, const char *ref, struct sbx__local_s
     if (rc < 0)
         return rc;
     rc = load(p, s, err);
+    if (rc == -ENOENT)
+        sbx_err_set(err, -ENOENT, "no sandbox '%s'", ref);
     if (rc < 0)
         sbx__local_sbx_release(s);
     return rc;
@@ -341,6 +356,8 @@ static int local_list(struct sbx_provider *p, const struct sbx_sandbox_filter *f
         if (rc == 0)
             rc = sbx__local_info(&s, &infos[k]);
         sbx__local_sbx_release(&s);
+        if (rc == -ENOENT) /* removed while we listed */
+            continue;
         if (rc < 0) {
             sbx_err_set(err, rc, "list: %s", strerror(-rc));
             goto out;
