@@ -27,6 +27,7 @@
 
 #include "base/buf.h"
 #include "base/fd.h"
+#include "providers/local/ctl.h"
 #include "providers/local/local.h"
 #include "sbx/provider.h"
 #include "store/store.h"
@@ -739,6 +740,100 @@ static void test_failures_without_err(void **state)
     assert_null(list);
 }
 
+/* The init runs inside the sandbox: upload and download check what it
+ * hands over themselves. A stand-in init answers OPEN with a pipe, then
+ * with /dev/null; neither may be copied from or into. */
+static void fake_init(int lfd)
+{
+    struct sbx__ctl_msg *m = malloc(sizeof(*m));
+    char *buf = malloc(SBX_CTL_MAX_MSG);
+    int fds[3], nfds, i;
+
+    if (!m || !buf)
+        _exit(1);
+    for (i = 0; i < 2; i++) {
+        int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), give = -1, pipefd[2];
+
+        if (conn < 0 || sbx__ctl_recv(conn, buf, SBX_CTL_MAX_MSG, m, fds, 3, &nfds) != 1)
+            _exit(1);
+        if (i == 0) {
+            if (pipe2(pipefd, O_CLOEXEC) < 0)
+                _exit(1);
+            close(pipefd[1]); /* EOF at once: the old code "downloaded" nothing */
+            give = pipefd[0];
+        } else {
+            give = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        }
+        sbx__ctl_init(m, SBX_CTL_OK);
+        if (give < 0 || sbx__ctl_send(conn, m, &give, 1, buf, SBX_CTL_MAX_MSG) < 0)
+            _exit(1);
+        close(give);
+        close(conn);
+    }
+    _exit(0);
+}
+
+static void test_transfer_checks_the_inits_file(void **state)
+{
+    struct fixture *f = *state;
+    const char *id = "fa4e00000001";
+    struct sbx_store_row row;
+    struct sbx_store *st;
+    struct sbx_err err = {0};
+    struct sockaddr_un sa;
+    char path[256], host[256];
+    int64_t start = 0;
+    int lfd, wst;
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/local/%s", f->dir, id);
+    assert_int_equal(mkdir(path, 0700), 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    assert_true(strlen(path) + sizeof("/ctl.sock") <= sizeof(sa.sun_path));
+    memcpy(sa.sun_path, path, strlen(path));
+    memcpy(sa.sun_path + strlen(path), "/ctl.sock", sizeof("/ctl.sock"));
+    lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        fake_init(lfd);
+    close(lfd);
+    /* a row for a running sandbox whose init is the stand-in (if an
+     * assertion fails, the teardown's rm kills it) */
+    snprintf(host, sizeof(host), "%s/sbx.db", f->dir);
+    st = sbx_store_open(host, &err);
+    assert_non_null(st);
+    assert_int_equal(sbx__local_pid_start(pid, &start), 0);
+    memset(&row, 0, sizeof(row));
+    row.provider = "local";
+    row.id = (char *)id;
+    row.state = "running";
+    row.pid = pid;
+    row.pid_start = start;
+    row.data = "{\"creator\":false}";
+    assert_int_equal(sbx_store_insert(st, &row, &err), 0);
+    sbx_store_close(st);
+
+    snprintf(host, sizeof(host), "%s/downloaded", f->dir);
+    assert_int_equal(sbx_provider_download(f->p, id, "/fifo", host, &err), -EINVAL);
+    assert_string_equal(err.msg, "download: /fifo is not a regular file");
+    assert_int_not_equal(access(host, F_OK), 0);
+    lfd = open(host, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(lfd >= 0);
+    assert_int_equal(sbx_fd_write_all(lfd, "data\n", 5), 0);
+    close(lfd);
+    assert_int_equal(sbx_provider_upload(f->p, id, host, "/dev/null", 0, &err), -EINVAL);
+    assert_string_equal(err.msg, "upload: /dev/null is not a regular file");
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    assert_int_equal(sbx_provider_remove(f->p, id, &err), 0);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
 /* An sbx-server that cannot start fails create at once, quoting its log. */
 static void test_server_fails(void **state)
 {
@@ -852,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_image_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_without_err, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transfer_checks_the_inits_file, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -303,8 +303,11 @@ static int copy_fd(int in, int out)
     }
 }
 
+/* Opens path inside the sandbox through its init. The descriptor is checked
+ * here as well: the init runs inside the sandbox, and a FIFO or a device
+ * would hang the copy or swallow the data. */
 static int open_inside(struct sbx__local_sbx *s, const char *path, int flags, unsigned mode,
-                       const char *op, int *fd_out, struct sbx_err *err)
+                       const char *op, int *fd_out, struct stat *st, struct sbx_err *err)
 {
     struct sbx__ctl_msg *m = malloc(sizeof(*m));
     char *full = abs_path(s, path);
@@ -323,8 +326,17 @@ static int open_inside(struct sbx__local_sbx *s, const char *path, int flags, un
         sbx_err_prefix(err, "%s", op);
         goto out;
     }
-    if (*fd_out < 0)
+    if (*fd_out < 0) {
         rc = sbx_err_set(err, -EPROTO, "%s: the sandbox's init sent no file", op);
+    } else if (fstat(*fd_out, st) < 0) {
+        rc = sbx_err_set(err, -errno, "%s: %s: %s", op, path, strerror(errno));
+    } else if (!S_ISREG(st->st_mode)) {
+        rc = sbx_err_set(err, -EINVAL, "%s: %s is not a regular file", op, path);
+    }
+    if (rc < 0 && *fd_out >= 0) {
+        close(*fd_out);
+        *fd_out = -1;
+    }
 out:
     free(full);
     free(m);
@@ -352,7 +364,7 @@ int sbx__local_upload(struct sbx_provider *p, const char *id, const char *host_p
         goto out;
     }
     rc = open_inside(&s, sandbox_path, O_WRONLY | O_CREAT | O_TRUNC, mode ? mode : 0644,
-                     "upload", &out, err);
+                     "upload", &out, &st, err);
     if (rc < 0)
         goto out;
     rc = copy_fd(in, out);
@@ -376,13 +388,9 @@ int sbx__local_download(struct sbx_provider *p, const char *id, const char *sand
     rc = sbx__local_find_running(p, id, "download", &s, err);
     if (rc < 0)
         return rc;
-    rc = open_inside(&s, sandbox_path, O_RDONLY, 0, "download", &in, err);
+    rc = open_inside(&s, sandbox_path, O_RDONLY, 0, "download", &in, &st, err);
     if (rc < 0)
         goto out;
-    if (fstat(in, &st) < 0) {
-        rc = sbx_err_set(err, -errno, "download: %s: %s", sandbox_path, strerror(errno));
-        goto out;
-    }
     out = open(host_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777);
     if (out < 0) {
         rc = sbx_err_set(err, -errno, "download: %s: %s", host_path, strerror(errno));
