@@ -617,6 +617,23 @@ def test_cp_files_and_dirs(sbx, box, tmp_path):
     assert sorted(os.listdir(back)) == ["got.sh", "newdir", "relative.txt", "tree"]
 
 
+def test_cp_dotdot_stays_in_dst(sbx, box, tmp_path):
+    # ID:DIR/.. names DIR's parent: the copy lands in DST under that parent's name, never
+    # next to DST (it once became DST/.., i.e. DST's own parent).
+    sbx.ok("exec", "--raw", box, "--", "sh", "-c",
+           "rm -rf /tmp/dd && mkdir -p /tmp/dd/a && echo f > /tmp/dd/a/f")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    sbx.ok("cp", f"{box}:/tmp/dd/a/..", dst)
+    assert sorted(os.listdir(tmp_path)) == ["dst"]
+    assert (dst / "dd" / "a" / "f").read_text() == "f\n"
+    # a final "." still copies the directory's contents (docker cp's DIR/.)
+    dot = tmp_path / "dot"
+    dot.mkdir()
+    sbx.ok("cp", f"{box}:/tmp/dd/a/.", dot)
+    assert os.listdir(dot) == ["f"]
+
+
 def test_cp_missing(sbx, box, tmp_path):
     r = sbx("cp", tmp_path / "nope.txt", f"{box}:/tmp")
     assert r.returncode == 1, describe(r)
