@@ -236,6 +236,8 @@ static void test_refused(void **state)
     /* A unix socket that does not exist. */
     c = client_for(NULL, "/nonexistent/sbx-test.sock", NULL);
     assert_int_equal(sbx_http_request(c, &req, &r, &err), -ENOENT);
+    /* The message names the socket, not curl's "localhost port 80". */
+    assert_non_null(strstr(err.msg, "unix socket /nonexistent/sbx-test.sock: No such file"));
     sbx_http_client_free(c);
     sbx_http_resp_release(&r);
 }
