@@ -179,6 +179,7 @@ def test_bad_create_values(sbx, opts, problem):
     (["act", "id"], "missing action file"),
     (["act", "--url", "http://x", "--unix-socket", "/s", "f"], "exclude each other"),
     (["act", "--api-key", "k", "id", "f"], "--api-key goes with --url or --unix-socket"),
+    (["act", "--url", "ftp://h", "f"], "--url: 'ftp://h' is not an http:// or https:// URL"),
     (["url", "id"], "missing port"),
     (["url", "id", "0"], "port: '0' out of range (1 to 65535)"),
     (["url", "id", "70000"], "out of range"),
