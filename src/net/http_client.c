@@ -32,6 +32,7 @@ struct xfer {
     const struct sbx_http_req *req;
     struct sbx_http_resp *resp;
     int cb_rc;        /* the errno a callback aborted with */
+    bool big_headers; /* cb_rc is -E2BIG because of the headers, not the body */
     int64_t body_pos; /* read position within the body_fd range */
 };
 
@@ -119,6 +120,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         sbx_buf_add(&x->resp->hdrs, p + vstart, vend - vstart) < 0 ||
         sbx_buf_addch(&x->resp->hdrs, '\0') < 0) {
         x->cb_rc = -E2BIG;
+        x->big_headers = true;
         return 0;
     }
     return len;
@@ -555,7 +557,10 @@ int sbx_http_request(struct sbx_http_client *c, const struct sbx_http_req *req,
         const char *what = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
         const char *method = method_of(req, req->body || req->use_body_fd || req->n_parts);
 
-        if (x.cb_rc == -E2BIG) {
+        if (x.cb_rc == -E2BIG && x.big_headers) {
+            rc = sbx_err_set(err, -E2BIG, "%s %s: response headers larger than %zu bytes", method,
+                             url.ptr, HEADERS_MAX);
+        } else if (x.cb_rc == -E2BIG) {
             rc = sbx_err_set(err, -E2BIG, "%s %s: response body larger than %zu bytes", method,
                              url.ptr, req->max_body_bytes ? req->max_body_bytes : DEFAULT_MAX_BODY);
         } else if (x.cb_rc < 0) {
