@@ -119,8 +119,16 @@ static int read_names(int dfd, char ***out, size_t *nout)
         close(fd);
         return rc;
     }
-    errno = 0;
-    while ((de = readdir(dp))) {
+    for (;;) {
+        /* errno tells a failed readdir from the end of the directory: a
+         * failure must not pass for a shorter directory (files would be
+         * left out of the archive silently). */
+        errno = 0;
+        de = readdir(dp);
+        if (!de) {
+            rc = -errno;
+            break;
+        }
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
         if (n == cap) {

@@ -41,9 +41,10 @@ static int on_opt(void *ud, int id, const char *arg, struct sbx_err *err)
     struct act *o = ud;
     int rc = sbx_cli_common_opt(o->c, &o->help, id, arg);
 
-    (void)err;
     if (rc <= 0)
         return rc;
+    if (id == OPT_URL && strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
+        return sbx_err_set(err, -EINVAL, "'%s' is not an http:// or https:// URL", arg);
     if (id == OPT_URL)
         o->url = (char *)arg;
     else if (id == OPT_UNIX)

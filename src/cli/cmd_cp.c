@@ -81,6 +81,44 @@ static void add_dirname(struct sbx_buf *out, const char *path)
         sbx_buf_add(out, path, n);
 }
 
+/* The absolute path abs with "." and ".." components resolved lexically,
+ * so that its last component is a real name: "/w/a/.." is "/w", and "/" is
+ * "/" ("/.." too). A final "." is kept, as docker cp's "copy the
+ * contents" form ("/w/." is "/w/."). The sandbox answers abs: whatever it
+ * says, the name a copy gets on the host is then never "..". */
+static int add_normalized(struct sbx_buf *out, const char *abs)
+{
+    const char *p = abs;
+    bool dot_last = false;
+    int rc = 0;
+
+    while (rc == 0 && *p) {
+        size_t n;
+
+        while (*p == '/')
+            p++;
+        n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        dot_last = n == 1 && p[0] == '.';
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            const char *slash = out->len ? strrchr(out->ptr, '/') : NULL;
+
+            sbx_buf_truncate(out, slash ? (size_t)(slash - out->ptr) : 0);
+        } else if (!dot_last) {
+            rc = sbx_buf_addch(out, '/');
+            if (rc == 0)
+                rc = sbx_buf_add(out, p, n);
+        }
+        p += n;
+    }
+    if (rc == 0 && dot_last)
+        rc = sbx_buf_addstr(out, "/.");
+    else if (rc == 0 && out->len == 0)
+        rc = sbx_buf_addch(out, '/');
+    return rc;
+}
+
 /* A small shell step in the sandbox (through the provider, not the
  * session); its stdout in *out. Returns 0 when it exited 0. */
 static int sandbox_sh(struct sbx_provider *p, const char *id, const char *script,
@@ -119,9 +157,14 @@ static int probe(struct sbx_provider *p, const char *id, const char *path, char 
 
     if (rc == 0 && (out.len < 3 || out.ptr[1] != '\n'))
         rc = sbx_err_set(err, -EPROTO, "probing %s in the sandbox: unexpected answer", path);
+    if (rc == 0 && out.ptr[2] != '/')
+        rc = sbx_err_set(err, -EPROTO, "probing %s in the sandbox: '%s' is not absolute", path,
+                         out.ptr + 2);
     if (rc == 0) {
         *type = out.ptr[0];
-        rc = sbx_buf_addstr(abs, out.ptr + 2);
+        rc = add_normalized(abs, out.ptr + 2);
+        if (rc < 0)
+            rc = sbx_err_set(err, rc, "out of memory");
     }
     sbx_buf_free(&out);
     return rc;

@@ -32,6 +32,7 @@ struct xfer {
     const struct sbx_http_req *req;
     struct sbx_http_resp *resp;
     int cb_rc;        /* the errno a callback aborted with */
+    bool big_headers; /* cb_rc is -E2BIG because of the headers, not the body */
     int64_t body_pos; /* read position within the body_fd range */
 };
 
@@ -119,6 +120,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         sbx_buf_add(&x->resp->hdrs, p + vstart, vend - vstart) < 0 ||
         sbx_buf_addch(&x->resp->hdrs, '\0') < 0) {
         x->cb_rc = -E2BIG;
+        x->big_headers = true;
         return 0;
     }
     return len;
@@ -553,19 +555,24 @@ int sbx_http_request(struct sbx_http_client *c, const struct sbx_http_req *req,
     resp->status = (int)code;
     if (cc != CURLE_OK) {
         const char *what = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+        const char *method = method_of(req, req->body || req->use_body_fd || req->n_parts);
 
-        if (x.cb_rc == -E2BIG) {
-            rc = sbx_err_set(err, -E2BIG, "%s %s: response body larger than %zu bytes",
-                             method_of(req, req->body || req->use_body_fd || req->n_parts),
+        if (x.cb_rc == -E2BIG && x.big_headers) {
+            rc = sbx_err_set(err, -E2BIG, "%s %s: response headers larger than %zu bytes", method,
+                             url.ptr, HEADERS_MAX);
+        } else if (x.cb_rc == -E2BIG) {
+            rc = sbx_err_set(err, -E2BIG, "%s %s: response body larger than %zu bytes", method,
                              url.ptr, req->max_body_bytes ? req->max_body_bytes : DEFAULT_MAX_BODY);
         } else if (x.cb_rc < 0) {
-            rc = sbx_err_set(err, x.cb_rc, "%s %s: %s (%s)",
-                             method_of(req, req->body || req->use_body_fd || req->n_parts),
-                             url.ptr, strerror(-x.cb_rc), what);
+            rc = sbx_err_set(err, x.cb_rc, "%s %s: %s (%s)", method, url.ptr, strerror(-x.cb_rc),
+                             what);
+        } else if (c->unix_path && cc == CURLE_COULDNT_CONNECT) {
+            /* curl speaks of "localhost port 80": name the socket instead. */
+            rc = map_curl(c->h, cc);
+            rc = sbx_err_set(err, rc, "%s %s: unix socket %s: %s", method, url.ptr, c->unix_path,
+                             strerror(-rc));
         } else {
-            rc = sbx_err_set(err, map_curl(c->h, cc), "%s %s: %s",
-                             method_of(req, req->body || req->use_body_fd || req->n_parts),
-                             url.ptr, what);
+            rc = sbx_err_set(err, map_curl(c->h, cc), "%s %s: %s", method, url.ptr, what);
         }
         goto out;
     }

@@ -24,7 +24,8 @@
  *                  reply, truncated body, reset): callers may retry
  *   -EPROTO        TLS failure (handshake, certificate verification)
  *   -EHOSTUNREACH  name resolution failed
- *   -E2BIG         the response body exceeded max_body_bytes
+ *   -E2BIG         the response body exceeded max_body_bytes, or the
+ *                  headers 256 KiB
  *   -EINVAL        bad URL or arguments
  *   -ENOMEM, -EIO  otherwise; or the negative errno a callback returned
  * A non-2xx status is NOT an error here: it is in resp->status.

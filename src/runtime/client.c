@@ -132,7 +132,9 @@ int sbx__rt_send(struct sbx_runtime *rt, const char *what, const struct sbx_http
         if (rc == -ECONNRESET && ++ndrop < SBX__RT_DROP_ATTEMPTS) {
             sleep_ms(backoff_ms(base, ndrop, SBX__RT_DROP_MAX_WAIT_MS));
         } else if (rc < 0) {
-            return sbx_err_prefix(err, "%s", what);
+            /* rc, not sbx_err_prefix's value: that is 0 when err is NULL. */
+            sbx_err_prefix(err, "%s", what);
+            return rc;
         } else if (resp->status == 429 && ++n429 < SBX__RT_429_ATTEMPTS) {
             sleep_ms(backoff_ms(base, n429, SBX__RT_429_MAX_WAIT_MS));
         } else if (resp->status < 200 || resp->status >= 300) {
@@ -148,8 +150,8 @@ int sbx__rt_send(struct sbx_runtime *rt, const char *what, const struct sbx_http
             return 0;
         }
         /* Another attempt: the response file starts over. */
-        if (req->use_resp_fd && (ftruncate(req->resp_fd, start) < 0 ||
-                                 lseek(req->resp_fd, start, SEEK_SET) < 0))
+        if (req->use_resp_fd &&
+            (ftruncate(req->resp_fd, start) < 0 || lseek(req->resp_fd, start, SEEK_SET) < 0))
             return sbx_err_set(err, -errno, "%s: response file: %s", what, strerror(errno));
     }
 }

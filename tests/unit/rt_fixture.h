@@ -224,6 +224,7 @@ enum fake_how {
     FAKE_EMPTY,   /* close without a byte */
     FAKE_SLOW,    /* wait 3 s before answering */
     FAKE_BIG,     /* status 200 and `size` bytes of a pattern */
+    FAKE_BIG_HEADERS, /* status 200, an empty body, and about `size` bytes of headers */
 };
 
 struct fake_step {
@@ -336,6 +337,19 @@ static void fake_serve(int ls, int logfd, const struct fake_step *steps, size_t 
             }
             if (s->how == FAKE_SLOW)
                 sleep(3);
+            if (s->how == FAKE_BIG_HEADERS) {
+                char line[1024];
+                size_t sent = 0, k = 0;
+
+                fake_send(c, "HTTP/1.1 200 OK\r\n", 17);
+                while (sent < s->size) {
+                    hl = snprintf(line, sizeof(line), "X-Pad-%zu: %0*d\r\n", k++, 990, 0);
+                    fake_send(c, line, (size_t)hl);
+                    sent += (size_t)hl;
+                }
+                fake_send(c, "Content-Length: 0\r\n\r\n", 21);
+                continue;
+            }
             if (s->how == FAKE_BIG) {
                 char chunk[4096];
                 size_t off = 0;

@@ -236,6 +236,8 @@ static void test_refused(void **state)
     /* A unix socket that does not exist. */
     c = client_for(NULL, "/nonexistent/sbx-test.sock", NULL);
     assert_int_equal(sbx_http_request(c, &req, &r, &err), -ENOENT);
+    /* The message names the socket, not curl's "localhost port 80". */
+    assert_non_null(strstr(err.msg, "unix socket /nonexistent/sbx-test.sock: No such file"));
     sbx_http_client_free(c);
     sbx_http_resp_release(&r);
 }
@@ -261,6 +263,28 @@ static void test_body_limit(void **state)
     assert_int_equal(sbx_http_request(c, &req, &r, &err), 0);
     assert_int_equal(r.body.len, 1000);
     assert_int_equal(r.body.ptr[999], fake_pattern(999));
+    sbx_http_resp_release(&r);
+    sbx_http_client_free(c);
+    fake_srv_stop(&f);
+}
+
+/* Headers beyond the kept maximum (256 KiB) fail the request, and the
+ * message says so rather than blaming the body. */
+static void test_header_limit(void **state)
+{
+    static const struct fake_step steps[] = {{FAKE_BIG_HEADERS, 200, NULL, 280000}};
+    struct fake_srv f;
+    struct sbx_http_client *c = NULL;
+    struct sbx_http_resp r;
+    struct sbx_err err = {0};
+    struct sbx_http_req req = {.path = "/", .timeout_ms = 5000};
+
+    (void)state;
+    assert_int_equal(fake_client(steps, 1, &f, &c), 0);
+    sbx_http_resp_init(&r);
+    assert_int_equal(sbx_http_request(c, &req, &r, &err), -E2BIG);
+    assert_non_null(strstr(err.msg, "response headers larger than 262144 bytes"));
+    assert_null(strstr(err.msg, "body"));
     sbx_http_resp_release(&r);
     sbx_http_client_free(c);
     fake_srv_stop(&f);
@@ -395,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_slow_answer_times_out),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_stream_to_fd_and_callback),
         cmocka_unit_test(test_body_from_fd),
         cmocka_unit_test(test_url_encode_and_bad_args),

@@ -21,7 +21,8 @@ struct fx {
 
 static struct sbx_runtime *connect_ep(const char *url, const char *sock, const char *key)
 {
-    struct sbx_endpoint ep = {.url = (char *)url, .unix_path = (char *)sock, .api_key = (char *)key};
+    struct sbx_endpoint ep = {
+        .url = (char *)url, .unix_path = (char *)sock, .api_key = (char *)key};
     struct sbx_err err = {0};
     struct sbx_runtime *rt = sbx_runtime_connect(&ep, &err);
 
@@ -351,8 +352,8 @@ static void test_act_json_bad_action_sends_nothing(void **state)
     fake_srv_stop(&fk);
 }
 
-#define RUN_OBS                                                                                  \
-    "{\"id\":1,\"observation\":\"run\",\"content\":\"ok\",\"extras\":{\"command\":\"true\","  \
+#define RUN_OBS                                                                                    \
+    "{\"id\":1,\"observation\":\"run\",\"content\":\"ok\",\"extras\":{\"command\":\"true\","       \
     "\"metadata\":{\"exit_code\":0}},\"message\":\"m\"}"
 
 static void test_retries(void **state)
@@ -447,6 +448,43 @@ static void test_error_detail(void **state)
     fake_srv_stop(&fk);
 }
 
+/* A failed exchange is a failure whatever err is: with err NULL (allowed,
+ * house rule 5) a refused connection once came back as success, and a
+ * download as an empty file renamed over the target. */
+static void test_failure_without_err(void **state)
+{
+    static const struct fake_step steps[] = {{FAKE_ANSWER, 200, "{}", 0}};
+    struct fake_srv fk;
+    struct sbx_runtime *rt;
+    struct sbx_obs *obs = NULL;
+    char url[64], zip[700];
+    char *obs_json = NULL;
+    char *host_dir = make_tmpdir();
+    struct stat st;
+
+    (void)state;
+    assert_non_null(host_dir);
+    /* A port that was just listening and is closed now refuses. */
+    assert_int_equal(fake_srv_start(&fk, steps, 1), 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fk.port);
+    fake_srv_stop(&fk);
+    rt = connect_ep(url, NULL, NULL);
+    assert_int_equal(sbx_runtime_act_json(rt,
+                                          "{\"action\":\"run\",\"args\":{\"command\":\"true\"}}",
+                                          &obs_json, NULL),
+                     -ECONNREFUSED);
+    assert_null(obs_json);
+    assert_int_equal(sbx_runtime_run(rt, "true", 0, &obs, NULL), -ECONNREFUSED);
+    assert_null(obs);
+    snprintf(zip, sizeof(zip), "%s/out.zip", host_dir);
+    assert_int_equal(sbx_runtime_download(rt, "/workspace", zip, NULL), -ECONNREFUSED);
+    assert_int_equal(stat(zip, &st), -1);
+    assert_int_equal(sbx_runtime_upload(rt, host_dir, "/workspace", NULL), -ECONNREFUSED);
+    sbx_runtime_close(rt, SBX_CLOSE_KEEP, NULL);
+    rmrf(host_dir);
+    free(host_dir);
+}
+
 static void test_api_key(void **state)
 {
     struct real_srv s;
@@ -485,8 +523,9 @@ static void test_connect_bad_endpoint(void **state)
     assert_int_equal(sbx_runtime_close(NULL, SBX_CLOSE_DELETE, NULL), 0);
 }
 
-#define BOTH(t) cmocka_unit_test_setup_teardown(t, up_unix, down), \
-                cmocka_unit_test_setup_teardown(t, up_tcp, down)
+#define BOTH(t)                                                                                    \
+    cmocka_unit_test_setup_teardown(t, up_unix, down),                                             \
+        cmocka_unit_test_setup_teardown(t, up_tcp, down)
 
 int main(void)
 {
@@ -500,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_act_json_bad_action_sends_nothing),
         cmocka_unit_test(test_retries),
         cmocka_unit_test(test_error_detail),
+        cmocka_unit_test(test_failure_without_err),
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_connect_bad_endpoint),
     };
