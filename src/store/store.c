@@ -343,9 +343,11 @@ static int load_labels(struct sbx_store *st, struct sbx_store_row *r, struct sbx
             cap = ncap;
         }
         struct sbx_buf b;
+        /* NULL only when SQLite ran out of memory converting the column */
+        const char *key = (const char *)sqlite3_column_text(s, 0);
+        const char *value = (const char *)sqlite3_column_text(s, 1);
         sbx_buf_init(&b, 0);
-        if (sbx_buf_addf(&b, "%s=%s", (const char *)sqlite3_column_text(s, 0),
-                         (const char *)sqlite3_column_text(s, 1)) < 0) {
+        if (!key || !value || sbx_buf_addf(&b, "%s=%s", key, value) < 0) {
             sbx_buf_free(&b);
             rc = sbx_err_set(err, -ENOMEM, "store: out of memory");
             goto out;
