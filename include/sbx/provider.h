@@ -110,12 +110,18 @@ struct sbx_exec_req {
     int stdout_fd;
     int stderr_fd;
     bool tty;                   /* stdin_fd is a terminal slave: make it the controlling tty */
+    /* Cancellation: when cancel_fd becomes readable (or hangs up), the
+     * command is killed and exec returns with canceled set. For callers that
+     * run exec on a thread of their own (the API faces). */
+    bool use_cancel_fd;
+    int cancel_fd;
 };
 
 struct sbx_exec_result {
     int exit_code;              /* 0-255, or 128+signal when killed by a signal */
     int term_signal;            /* the signal that killed it, 0 if it exited */
     bool timed_out;
+    bool canceled;              /* req->cancel_fd fired: killed on request */
     char *out;                  /* captured stdout (NUL-terminated), NULL if not captured */
     size_t out_len;
     char *err;

@@ -28,6 +28,12 @@ struct sbx_sig {
     void *ud;
 };
 
+struct sbx_async {
+    uv_async_t h;
+    sbx_async_fn *cb;
+    void *ud;
+};
+
 struct sbx_loop *sbx_loop_new(struct sbx_err *err)
 {
     struct sbx_loop *l = calloc(1, sizeof(*l));
@@ -252,4 +258,44 @@ void sbx_sig_close(struct sbx_sig *s)
         return;
     uv_signal_stop(&s->h);
     uv_close((uv_handle_t *)&s->h, (uv_close_cb)free);
+}
+
+static void on_async(uv_async_t *h)
+{
+    struct sbx_async *a = h->data;
+
+    a->cb(a, a->ud);
+}
+
+struct sbx_async *sbx_async_new(struct sbx_loop *l, sbx_async_fn *cb, void *ud,
+                                struct sbx_err *err)
+{
+    struct sbx_async *a = calloc(1, sizeof(*a));
+    int rc;
+
+    if (!a) {
+        sbx_err_set(err, -ENOMEM, "async: out of memory");
+        return NULL;
+    }
+    rc = uv_async_init(&l->uv, &a->h, on_async);
+    if (rc < 0) {
+        sbx_err_set(err, rc, "async: %s", uv_strerror(rc));
+        free(a);
+        return NULL;
+    }
+    a->h.data = a;
+    a->cb = cb;
+    a->ud = ud;
+    return a;
+}
+
+int sbx_async_send(struct sbx_async *a)
+{
+    return uv_async_send(&a->h);
+}
+
+void sbx_async_close(struct sbx_async *a)
+{
+    if (a)
+        uv_close((uv_handle_t *)&a->h, (uv_close_cb)free);
 }

@@ -22,6 +22,7 @@ struct sbx_loop;
 struct sbx_watch;
 struct sbx_timer;
 struct sbx_sig;
+struct sbx_async;
 struct uv_loop_s;
 
 #define SBX_WATCH_READ 1
@@ -30,6 +31,7 @@ struct uv_loop_s;
 typedef void sbx_watch_fn(struct sbx_watch *w, int events, void *ud);
 typedef void sbx_timer_fn(struct sbx_timer *t, void *ud);
 typedef void sbx_sig_fn(struct sbx_sig *s, int signum, void *ud);
+typedef void sbx_async_fn(struct sbx_async *a, void *ud);
 
 struct sbx_loop *sbx_loop_new(struct sbx_err *err);
 /* Closes every handle still open, runs the loop until they are gone, frees. */
@@ -64,6 +66,16 @@ void sbx_timer_close(struct sbx_timer *t);
 struct sbx_sig *sbx_sig_new(struct sbx_loop *l, int signum, sbx_sig_fn *cb, void *ud,
                             struct sbx_err *err);
 void sbx_sig_close(struct sbx_sig *s);
+
+/* A wake-up another thread can send: cb runs on the loop thread after one
+ * or more sbx_async_send() calls (several sends may coalesce into one call,
+ * so the callback drains whatever queue the sender filled). An open async
+ * handle keeps sbx_loop_run() running. */
+struct sbx_async *sbx_async_new(struct sbx_loop *l, sbx_async_fn *cb, void *ud,
+                                struct sbx_err *err);
+/* Thread-safe and async-signal-safe. Returns 0 or a negative errno. */
+int sbx_async_send(struct sbx_async *a);
+void sbx_async_close(struct sbx_async *a);
 
 /* Loop time in ms (cached per iteration; CLOCK_MONOTONIC based). */
 int64_t sbx_loop_now_ms(struct sbx_loop *l);

@@ -163,11 +163,16 @@ int sbx__local_exec(struct sbx_provider *p, const char *id, const struct sbx_exe
         owned[i] = -1;
     }
     for (;;) {
-        struct pollfd pfd[3];
-        int np = 0, r, timeout = -1;
+        struct pollfd pfd[4];
+        int np = 0, r, timeout = -1, cancel_at = -1;
 
         pfd[np].fd = conn;
         pfd[np++].events = POLLIN;
+        if (req->use_cancel_fd && req->cancel_fd >= 0) {
+            cancel_at = np;
+            pfd[np].fd = req->cancel_fd;
+            pfd[np++].events = POLLIN;
+        }
         for (i = 0; i < 2; i++) {
             if (cap[i].fd >= 0 && !cap[i].eof) {
                 pfd[np].fd = cap[i].fd;
@@ -193,6 +198,13 @@ int sbx__local_exec(struct sbx_provider *p, const char *id, const struct sbx_exe
         }
         if (r <= 0)
             continue;
+        if (cancel_at >= 0 && pfd[cancel_at].revents) {
+            /* closing the connection makes the init kill the command */
+            res->canceled = true;
+            res->exit_code = 137;
+            res->term_signal = SIGKILL;
+            break;
+        }
         for (i = 0; i < 2; i++) {
             if (drain(&cap[i]) < 0) {
                 rc = sbx_err_set(err, -E2BIG, "exec: output larger than 64 MiB");
