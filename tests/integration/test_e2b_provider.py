@@ -1,0 +1,238 @@
+"""The e2b provider through the `sbx` command, against a misbehaving E2B (e2b_fake.py).
+
+Faults only: bad and missing keys, unknown sandboxes, 429/5xx bursts (retried and bounded,
+attempts counted by the fake), a create whose answer is lost after the sandbox was made, a
+Process/Start stream dropped mid-command, a sandbox killed under us. The end-to-end tests
+against `sbx serve e2b` are in test_e2b_provider_e2e.py.
+"""
+
+import json
+import os
+import subprocess
+import urllib.request
+
+import pytest
+
+import e2b_fake
+from conftest_local import describe, require_sbx
+
+TIMEOUT = 60
+
+
+@pytest.fixture
+def fake():
+    srv, url = e2b_fake.serve()
+    yield url
+    srv.shutdown()
+
+
+@pytest.fixture
+def cli(fake, tmp_path):
+    sbx = require_sbx()
+    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY=e2b_fake.API_KEY,
+               E2B_API_URL=fake, E2B_SANDBOX_URL=fake, SBX_PROVIDER="e2b")
+    env.pop("E2B_DOMAIN", None)
+
+    def run(*args, env_over=None, check=None):
+        e = dict(env, **(env_over or {}))
+        e = {k: v for k, v in e.items() if v is not None}
+        r = subprocess.run([sbx, "-p", "e2b", *args], capture_output=True, text=True, env=e,
+                           stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        if check is not None:
+            assert r.returncode == check, describe(r)
+        return r
+    return run
+
+
+def ctl(url, path, obj=None):
+    data = None if obj is None else json.dumps(obj).encode()
+    req = urllib.request.Request(url + path, data=data, method="POST" if data or
+                                 path.startswith("/_kill") else "GET")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def fault(url, **f):
+    ctl(url, "/_fault", f)
+
+
+def counts(url):
+    return ctl(url, "/_stats")["counts"]
+
+
+def reset(url):
+    ctl(url, "/_reset", {})
+
+
+def sandboxes(url):
+    return ctl(url, "/_stats")["sandboxes"]
+
+
+def create(cli, *args):
+    r = cli("create", *args, check=0)
+    sid = r.stdout.strip().splitlines()[-1]
+    assert len(sid) == 20, describe(r)
+    return sid
+
+
+# ---- keys ---------------------------------------------------------------------------------
+
+def test_no_key_fails_before_any_request(cli, fake):
+    r = cli("ls", env_over={"E2B_API_KEY": None})
+    assert r.returncode == 3, describe(r)
+    assert "E2B_API_KEY is not set" in r.stderr
+    assert counts(fake) == {}
+
+
+def test_bad_key_names_the_variable_and_is_not_retried(cli, fake):
+    r = cli("ls", env_over={"E2B_API_KEY": "e2b_bad"})
+    assert r.returncode == 3, describe(r)
+    assert "E2B_API_KEY" in r.stderr and "401" in r.stderr
+    assert "Invalid API key" in r.stderr  # the platform's message
+    assert counts(fake) == {"unauthorized": 1}
+
+
+# ---- unknown sandboxes --------------------------------------------------------------------
+
+def test_unknown_sandbox(cli, fake):
+    r = cli("exec", "--raw", "abcdefghij0123456789", "--", "true")
+    assert r.returncode == 1, describe(r)
+    assert "no such sandbox: abcdefghij0123456789" in r.stderr
+    # an id that is not one: looked for by name only
+    r = cli("rm", "no-such-name")
+    assert r.returncode == 1, describe(r)
+    assert "no-such-name" in r.stderr
+    assert counts(fake).get("get", 0) == 1
+
+
+# ---- 429 and 5xx bursts -------------------------------------------------------------------
+
+def test_429_burst_is_retried_with_retry_after(cli, fake):
+    fault(fake, route="list", status=429, count=2, retry_after="0")
+    r = cli("ls", check=0)
+    assert "ID" in r.stdout
+    assert counts(fake)["list"] == 3
+
+
+def test_429_flood_is_bounded(cli, fake):
+    fault(fake, route="list", status=429, count=100, retry_after="0")
+    r = cli("ls")
+    assert r.returncode == 3, describe(r)
+    assert "rate limited" in r.stderr
+    assert counts(fake)["list"] == 4  # sbx__e2b_default_retry.attempts
+
+
+def test_5xx_burst_is_retried_then_bounded(cli, fake):
+    sid = create(cli)
+    reset(fake)
+    fault(fake, route="get", status=503, count=2)
+    r = cli("inspect", sid, check=0)
+    assert json.loads(r.stdout)["id"] == sid
+    assert counts(fake)["get"] == 3
+    reset(fake)
+    fault(fake, route="get", status=502, count=100)
+    r = cli("inspect", sid)
+    assert r.returncode == 3, describe(r)
+    assert "502" in r.stderr and "injected fault" in r.stderr
+    assert counts(fake)["get"] == 4
+
+
+# ---- create is never blindly retried ------------------------------------------------------
+
+def test_create_lost_answer_makes_no_duplicate(cli, fake):
+    fault(fake, route="create", status=500, mode="after_create")
+    sid = create(cli, "--name", "once")
+    assert sandboxes(fake) == [sid]
+    c = counts(fake)
+    assert c["create"] == 1  # found by its nonce, not made again
+    assert c["connect"] == 1  # attached to get its access token
+    r = cli("exec", "--raw", "once", "--", "echo", "found")
+    assert r.returncode == 0, describe(r)
+    assert r.stdout == "found\n"
+
+
+def test_create_refused_by_5xx_is_made_again(cli, fake):
+    fault(fake, route="create", status=503, count=1)
+    sid = create(cli)
+    assert sandboxes(fake) == [sid]
+    assert counts(fake)["create"] == 2
+
+
+def test_create_failing_every_time_is_bounded(cli, fake):
+    fault(fake, route="create", status=500, count=100)
+    r = cli("create")
+    assert r.returncode == 3, describe(r)
+    assert sandboxes(fake) == []
+    assert counts(fake)["create"] == 4
+
+
+# ---- envd ------------------------------------------------------------------------------------
+
+def test_exec_exit_codes_and_streams(cli, fake):
+    sid = create(cli)
+    r = cli("exec", "--json", "--raw", sid, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3, describe(r)
+    assert json.loads(r.stdout) == {"exit_code": 3, "timed_out": False, "stdout": "out\n",
+                                    "stderr": "err\n"}
+    r = cli("exec", "--raw", sid, "--", "sh", "-c", "kill -9 $$")
+    assert r.returncode == 137, describe(r)
+
+
+def test_dropped_stream_is_epipe_not_a_hang(cli, fake):
+    sid = create(cli)
+    fault(fake, route="start", mode="drop")
+    r = cli("exec", "--raw", sid, "--", "sh", "-c", "echo partial; sleep 30")
+    assert r.returncode == 1, describe(r)  # -EPIPE
+    assert "broke before the command ended" in r.stderr
+    assert r.stdout == "partial\n"
+
+
+def test_sandbox_killed_under_us(cli, fake):
+    sid = create(cli)
+    cli("exec", "--raw", sid, "--", "true", check=0)
+    # killed while the command starts: envd's proxy no longer knows it
+    fault(fake, route="start", mode="gone")
+    r = cli("exec", "--raw", sid, "--", "true")
+    assert r.returncode == 1, describe(r)  # -EPIPE
+    assert f"sandbox {sid} is gone" in r.stderr
+    # and afterwards
+    r = cli("exec", "--raw", sid, "--", "true")
+    assert r.returncode == 1, describe(r)
+    assert f"no such sandbox: {sid}" in r.stderr
+
+
+# ---- names, labels, pagination ----------------------------------------------------------------
+
+def test_names_labels_and_pages(cli, fake):
+    ids = [create(cli, "--label", "team=a") for _ in range(4)]
+    named = create(cli, "--name", "X", "--label", "team=b")
+    r = cli("create", "--name", "X")
+    assert r.returncode == 1 and "exists" in r.stderr, describe(r)
+    reset(fake)
+    r = cli("ls", "--json", check=0)
+    assert sorted(s["id"] for s in json.loads(r.stdout)) == sorted(ids + [named])
+    assert counts(fake)["list"] == 3  # pages of two: X-Next-Token followed to the end
+    r = cli("ls", "--json", "--label", "team=a", check=0)
+    assert sorted(s["id"] for s in json.loads(r.stdout)) == sorted(ids)
+    r = cli("exec", "--raw", "X", "--", "echo", "by-name", check=0)
+    assert r.stdout == "by-name\n"
+    # a second sandbox with the same OpenHands_SID made behind sbx's back: ambiguous
+    req = urllib.request.Request(fake + "/sandboxes", method="POST", data=json.dumps(
+        {"templateID": "base", "metadata": {"OpenHands_SID": "X"}}).encode(),
+        headers={"X-API-Key": e2b_fake.API_KEY, "Content-Type": "application/json"})
+    other = json.loads(urllib.request.urlopen(req, timeout=10).read())["sandboxID"]
+    r = cli("exec", "--raw", "X", "--", "true")
+    assert r.returncode == 1, describe(r)
+    assert named in r.stderr and other in r.stderr
+
+
+def test_pause_resume_remove(cli, fake):
+    sid = create(cli)
+    cli("pause", sid, check=0)
+    r = cli("inspect", "--json", sid, check=0)
+    assert json.loads(r.stdout)["state"] == "paused"
+    cli("resume", sid, check=0)
+    r = cli("inspect", "--json", sid, check=0)
+    assert json.loads(r.stdout)["state"] == "running"
+    cli("rm", sid, check=0)
+    assert sandboxes(fake) == []
