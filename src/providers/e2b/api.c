@@ -82,7 +82,7 @@ int64_t sbx__e2b_retry_delay(const struct sbx__e2b_retry *pol, int done, int net
     return delay > pol->max_ms ? pol->max_ms : delay;
 }
 
-static void sleep_ms(int64_t ms)
+void sbx__e2b_sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 
@@ -247,7 +247,7 @@ int sbx__e2b_api(struct sbx__e2b *e, const struct sbx__e2b_call *call, struct sb
                                      call->idempotent);
         if (delay < 0)
             break;
-        sleep_ms(delay);
+        sbx__e2b_sleep_ms(delay);
     }
     if (rc < 0) {
         resp->status = 0;
@@ -615,7 +615,7 @@ int sbx__e2b_create_raw(struct sbx__e2b *e, const struct sbx_sandbox_spec *spec,
         delay = sbx__e2b_retry_delay(&e->retry, round, -ECONNRESET, 0, NULL, true);
         if (delay < 0)
             break;
-        sleep_ms(delay);
+        sbx__e2b_sleep_ms(delay);
     }
     sbx_http_resp_release(&resp);
     sbx_buf_free(&body);

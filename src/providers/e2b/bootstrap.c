@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/time.h"
@@ -70,13 +69,6 @@ static bool server_process(struct sbx__e2b *e, struct sbx__e2b_sbx *s)
     sbx_json_free(b);
     sbx_json_free(out);
     return found;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
 }
 
 /* Uploads this host's sbx-server to SBX_E2B_SERVER_PATH, mode 0755. */
@@ -212,7 +204,7 @@ int sbx__e2b_bootstrap(struct sbx__e2b *e, const char *id, const struct sbx_serv
                              "%s within %d s", url.ptr, READY_TIMEOUT_MS / 1000);
             goto out;
         }
-        sleep_ms(250);
+        sbx__e2b_sleep_ms(250);
     }
 done:
     rc = fill_endpoint(url.ptr, &s, o, ep, err);

@@ -77,7 +77,8 @@ int sbx__e2b_envd_error(const char *id, const char *rpc, int status, const char 
     }
     /* E2B's proxy and envd's HTTP routes answer {"code":N,"message":"..."} */
     v = body && len ? sbx_json_parse(body, len, NULL) : NULL;
-    if (v && sbx_json_type(sbx_json_get(v, "message")) == SBX_JSON_STRING) {
+    if (v && sbx_json_get(v, "message") &&
+        sbx_json_type(sbx_json_get(v, "message")) == SBX_JSON_STRING) {
         const char *m = sbx_json_str(sbx_json_get(v, "message"));
 
         if (status == 502 && strstr(m, "not found"))

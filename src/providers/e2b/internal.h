@@ -83,6 +83,9 @@ extern const struct sbx__e2b_retry sbx__e2b_default_retry;
 int64_t sbx__e2b_retry_delay(const struct sbx__e2b_retry *pol, int done, int net_rc, int status,
                              const char *retry_after, bool idempotent);
 
+/* Sleeps ms milliseconds (signals do not cut it short). */
+void sbx__e2b_sleep_ms(int64_t ms);
+
 /* Appends the `metadata` query parameter's value for the pairs
  * keys[i]=values[i], encoded exactly as the JS SDK 2.x sends it (each key and
  * value encodeURIComponent'ed, joined by URLSearchParams, the whole encoded
