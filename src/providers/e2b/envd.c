@@ -11,6 +11,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -248,7 +249,7 @@ void sbx__e2b_end_status(const struct sbx_json *end, int *exit_code, int *term_s
             if (!strncmp(n, go_signals[i].name, strlen(go_signals[i].name)))
                 *term_signal = go_signals[i].sig;
         if (!*term_signal && !strncmp(n, "signal ", 7))
-            *term_signal = atoi(n + 7);
+            *term_signal = (int)strtol(n + 7, NULL, 10);
         if (*term_signal > 0 && *term_signal < 128) {
             *exit_code = 128 + *term_signal;
             return;
@@ -374,7 +375,7 @@ static int pump_start(struct stream *st)
     struct pump *pu = st->pump;
 
     pu->pid = st->pid;
-    if (pipe(pu->stop) < 0)
+    if (pipe2(pu->stop, O_CLOEXEC) < 0)
         return -errno;
     if (pthread_create(&pu->th, NULL, pump_main, pu) != 0) {
         close(pu->stop[0]);
