@@ -1,14 +1,23 @@
-"""The e2b provider through the `sbx` command, against a misbehaving E2B (e2b_fake.py).
+"""The e2b provider through the `sbx` command.
 
-Faults only: bad and missing keys, unknown sandboxes, 429/5xx bursts (retried and bounded,
-attempts counted by the fake), a create whose answer is lost after the sandbox was made, a
-Process/Start stream dropped mid-command, a sandbox killed under us. The end-to-end tests
-against `sbx serve e2b` are in test_e2b_provider_e2e.py.
+Against a misbehaving E2B (e2b_fake.py), for faults: bad and missing keys, unknown
+sandboxes, 429/5xx bursts (retried and bounded, attempts counted by the fake), a create
+whose answer is lost after the sandbox was made, a Process/Start stream dropped
+mid-command, a sandbox killed under us.
+
+End to end against `sbx serve e2b` (the real face on local sandboxes): create, bootstrap
+of sbx-server at the public URL of port 4444, the conformance cases, `sbx run`, names,
+cp both ways, pause/resume, rm.
 """
 
 import json
 import os
+import re
+import select
+import signal
 import subprocess
+import sys
+import time
 import urllib.request
 
 import pytest
@@ -236,3 +245,125 @@ def test_pause_resume_remove(cli, fake):
     assert json.loads(r.stdout)["state"] == "running"
     cli("rm", sid, check=0)
     assert sandboxes(fake) == []
+
+
+# ---- end to end against `sbx serve e2b` --------------------------------------------------------
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNNER = os.path.join(os.path.dirname(HERE), "conformance", "run.py")
+LISTEN = re.compile(r"^sbx serve e2b: listening on (http://127\.0\.0\.1:(\d+))$")
+
+
+def serve_available(sbx):
+    r = subprocess.run([sbx, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    return r.returncode == 0 and "e2b" in r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def face(tmp_path_factory):
+    """`sbx serve e2b --port 0` on local sandboxes, in a state directory of its own."""
+    sbx = require_sbx()
+    if not serve_available(sbx):
+        pytest.skip("this sbx has no `serve e2b` yet (issue 5, H2)")
+    state = tmp_path_factory.mktemp("face-state")
+    env = dict(os.environ, SBX_STATE_DIR=str(state))
+    p = subprocess.Popen([sbx, "serve", "e2b", "--port", "0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    url = None
+    while time.monotonic() < deadline and url is None:
+        ready, _, _ = select.select([p.stdout], [], [], 1.0)
+        if ready:
+            line = p.stdout.readline()
+            if not line:
+                break
+            m = LISTEN.match(line.strip())
+            if m:
+                url = m.group(1)
+    if url is None:
+        p.kill()
+        pytest.fail(f"sbx serve e2b did not say where it listens: {p.stderr.read()[-2000:]}")
+    yield url
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+@pytest.fixture
+def e2e(face, tmp_path):
+    sbx = require_sbx()
+    port = face.rsplit(":", 1)[1]
+    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY="e2b_0123",
+               E2B_API_URL=face, E2B_SANDBOX_URL=face,
+               SBX_E2B_PORT_URL="http://{port}-{id}.{domain}")
+    env.pop("E2B_DOMAIN", None)
+    assert port.isdigit()
+    made = []
+
+    def run(*args, check=None, stdin=None, timeout=300):
+        r = subprocess.run([sbx, "-p", "e2b", *args], capture_output=True, text=True, env=env,
+                           input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                           timeout=timeout)
+        if check is not None:
+            assert r.returncode == check, describe(r)
+        if args[0] == "create" and r.returncode == 0:
+            made.append(r.stdout.strip().splitlines()[-1])
+        return r
+    run.env = env
+    run.binary = sbx
+    yield run
+    for sid in made:
+        subprocess.run([sbx, "-p", "e2b", "rm", sid], capture_output=True, env=env, timeout=120)
+
+
+def test_e2e_run_uname(e2e):
+    r = e2e("run", "--", "uname", "-a", check=0)
+    assert r.stdout.startswith("Linux "), describe(r)
+    # the sandbox `run` made is gone again
+    r = e2e("ls", "-q", check=0)
+    assert r.stdout.strip() == ""
+
+
+def test_e2e_names_exec_cp_pause_rm(e2e, tmp_path):
+    sid = e2e("create", "--name", "e2e-x", "--label", "k=v", check=0).stdout.strip()
+    assert re.fullmatch(r"[a-z0-9]{20}", sid)
+    r = e2e("ls", "--json", check=0)
+    got = {s["id"]: s for s in json.loads(r.stdout)}
+    assert got[sid]["name"] == "e2e-x" and got[sid]["labels"] == {"k": "v"}
+    # found by name: the raw path (envd) and the session (sbx-server bootstrapped)
+    r = e2e("exec", "--raw", "e2e-x", "--", "sh", "-c", "echo raw; exit 4")
+    assert (r.returncode, r.stdout) == (4, "raw\n"), describe(r)
+    r = e2e("exec", "e2e-x", "--", "echo", "session", check=0)
+    assert r.stdout.strip() == "session"
+    # cp both ways, bytes intact
+    src = tmp_path / "blob.bin"
+    src.write_bytes(bytes(range(256)) * 4096)
+    e2e("cp", str(src), "e2e-x:/tmp/e2e/blob.bin", check=0)
+    r = e2e("exec", "--raw", "e2e-x", "--", "sha256sum", "/tmp/e2e/blob.bin", check=0)
+    import hashlib
+    assert r.stdout.split()[0] == hashlib.sha256(src.read_bytes()).hexdigest()
+    back = tmp_path / "back.bin"
+    e2e("cp", "e2e-x:/tmp/e2e/blob.bin", str(back), check=0)
+    assert back.read_bytes() == src.read_bytes()
+    # pause/resume keep it; rm removes it
+    e2e("pause", "e2e-x", check=0)
+    assert json.loads(e2e("inspect", "e2e-x", "--json", check=0).stdout)["state"] == "paused"
+    e2e("resume", "e2e-x", check=0)
+    r = e2e("exec", "--raw", "e2e-x", "--", "echo", "again", check=0)
+    assert r.stdout == "again\n"
+    e2e("rm", "e2e-x", check=0)
+    r = e2e("exec", "--raw", sid, "--", "true")
+    assert r.returncode == 1 and "no such sandbox" in r.stderr, describe(r)
+
+
+def test_e2e_conformance(e2e):
+    """The conformance cases through the e2b provider: each case creates a sandbox on the
+    face, bootstraps sbx-server in it and removes it. One at a time: on the local backend
+    the sandboxes share the host's port 4444."""
+    r = subprocess.run([sys.executable, RUNNER, "--target", "e2b", "--sbx", e2e.binary,
+                        "-j", "1"], capture_output=True, text=True, env=e2e.env, timeout=3000)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
+    assert " 0 failed" in r.stdout
+    assert e2e("ls", "-q", check=0).stdout.strip() == ""
