@@ -9,7 +9,8 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
                  (after_create: the sandbox is made, then the status answered; drop: a
                  Process/Start stream cut after its first output; gone: the sandbox is
                  killed as a Process/Start arrives)
-  GET  /_stats   {"counts": {route: attempts}, "sandboxes": [ids]}
+  GET  /_stats   {"counts": {route: attempts}, "sandboxes": [ids],
+                  "starts": [[headers, request] of each Process/Start]}
   POST /_kill/<id>   the sandbox disappears (killed under the client)
 
 Routes: create, get, list, connect, timeout, pause, kill, start, files; requests with
@@ -53,6 +54,7 @@ class State:
         self.sandboxes = {}
         self.counts = {}
         self.faults = {}
+        self.starts = []  # (headers, request) of every Process/Start
         self.root = root
 
     def count(self, route):
@@ -164,7 +166,8 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] == "_stats":
             with self.st.lock:
                 return self.reply(200, {"counts": self.st.counts,
-                                        "sandboxes": sorted(self.st.sandboxes)})
+                                        "sandboxes": sorted(self.st.sandboxes),
+                                        "starts": self.st.starts})
         if parts[0] == "_reset":
             with self.st.lock:
                 self.st.counts.clear()
@@ -307,6 +310,8 @@ class Handler(BaseHTTPRequestHandler):
         f = self.st.fault("start")
         req = json.loads(data[5:])
         proc = req["process"]
+        with self.st.lock:
+            self.st.starts.append([{k.lower(): v for k, v in self.headers.items()}, req])
         if f and f.get("status"):
             return self.error(f["status"], "injected fault")
         if f and f.get("mode") == "gone":

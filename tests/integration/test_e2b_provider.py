@@ -187,6 +187,28 @@ def test_exec_exit_codes_and_streams(cli, fake):
     assert r.returncode == 137, describe(r)
 
 
+def test_start_request_as_envd_expects_it(cli, fake):
+    sid = create(cli, "--env", "A=1")
+    cli("exec", "--raw", "--timeout", "5", "-w", "/tmp", sid, "--", "echo", "a b", check=0)
+    cli("exec", "--raw", sid, "--", "true", check=0)
+    (h1, r1), (h2, r2) = ctl(fake, "/_stats")["starts"]
+    for h in (h1, h2):
+        assert h["content-type"] == "application/connect+json"
+        assert h["connect-protocol-version"] == "1"
+        assert h["e2b-sandbox-id"] == sid and h["e2b-sandbox-port"] == "49983"
+        assert h["x-access-token"] == "tok-" + sid
+        assert int(h["keepalive-ping-interval"]) > 0
+    # the timeout is envd's process lifetime; none means no limit
+    assert h1["connect-timeout-ms"] == "5000"
+    assert "connect-timeout-ms" not in h2
+    assert r1["process"] == {"cmd": "echo", "args": ["a b"], "envs": {}, "cwd": "/tmp"}
+    assert r1["stdin"] is True  # stdin is /dev/null here: pumped, then closed
+    assert r2["process"]["cmd"] == "true" and "cwd" not in r2["process"]
+    # --env went into the create's envVars
+    r = cli("exec", "--raw", sid, "--", "sh", "-c", "echo $A", check=0)
+    assert r.stdout == "1\n"
+
+
 def test_dropped_stream_is_epipe_not_a_hang(cli, fake):
     sid = create(cli)
     fault(fake, route="start", mode="drop")
