@@ -3,12 +3,14 @@
 /*
  * sbx-server in an E2B sandbox, reached at the public URL of port 4444.
  *
- * In order: a server that already answers there (a template with it baked
- * in, containers/e2b-sandbox) is used as is; a process envd knows by the tag
- * "sbx-server" is waited for; /usr/local/bin/sbx-server in the sandbox is
- * started; else the static sbx-server of this host is uploaded through
- * /files and started. Starting is a Process/Start without a lifetime limit
- * whose connection is closed after the start event: envd keeps the process.
+ * In order: a process envd knows by the tag "sbx-server" (an earlier
+ * bootstrap) is waited for; a template with /usr/local/bin/sbx-server
+ * (containers/e2b-sandbox) whose server already answers is used as is, and
+ * that binary started when it does not; else the static sbx-server of this
+ * host is uploaded through /files and started. Starting is a Process/Start
+ * without a lifetime limit whose connection is closed once the server says
+ * it listens (its stdout): envd keeps the process, and one that fails (its
+ * port taken) is reported with what it printed.
  */
 
 #include <errno.h>
@@ -24,6 +26,8 @@
 
 #define SERVER_TAG "sbx-server"
 #define READY_TIMEOUT_MS 60000
+/* What sbx-server prints on stdout once it listens (src/server/main.c). */
+#define READY_LINE "sbx-server listening on "
 #define ARGV_MAX 48
 
 static const char *const default_plugins[] = {"agent_skills", "jupyter", NULL};
@@ -130,7 +134,7 @@ static int start_server(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *
             return sbx_err_set(err, -ENOMEM, "e2b: out of memory");
         env[0] = key.ptr;
     }
-    rc = sbx__e2b_spawn(e, s, argv, env, "root", SERVER_TAG, &pid, err);
+    rc = sbx__e2b_spawn(e, s, argv, env, "root", SERVER_TAG, READY_LINE, &pid, err);
     sbx_buf_free(&key);
     if (rc < 0)
         sbx_err_prefix(err, "bootstrap");
@@ -184,10 +188,13 @@ int sbx__e2b_bootstrap(struct sbx__e2b *e, const char *id, const struct sbx_serv
     }
     if (s.traffic_token)
         headers[0] = th.ptr;
-    if (alive(url.ptr, headers, 3000))
-        goto done;
+    /* Only a server this sandbox is known to run is trusted at the URL: on
+     * `sbx serve e2b --backend local` every sandbox shares the host's ports,
+     * so whatever answers there may be another sandbox's. */
     if (!server_process(e, &s)) {
         rc = sbx__e2b_stat(e, &s, SBX_E2B_BAKED_SERVER_PATH, &type, err);
+        if (rc == 0 && alive(url.ptr, headers, 3000))
+            goto done; /* baked into the template and started by it */
         if (rc == -ENOENT) {
             bin = SBX_E2B_SERVER_PATH;
             rc = put_server(e, &s, err);

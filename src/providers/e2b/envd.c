@@ -277,6 +277,8 @@ struct stream {
     int out_fd, err_fd;
     struct sbx_buf out, errb;
     bool only_start; /* stop reading after the start frame */
+    const char *ready; /* with only_start: stop once stdout holds this instead */
+    bool is_ready;
     bool started, got_end, has_end_err;
     int64_t pid;
     int exit_code, term_signal;
@@ -412,7 +414,7 @@ static int on_event(struct stream *st, const char *msg, size_t len)
         st->pid = sbx_json_int(sbx_json_get(x, "pid"));
         if (st->pump && !st->only_start && pump_start(st) < 0)
             rc = sbx_err_set(&st->cb_err, -EAGAIN, "e2b: exec: cannot start the stdin pump");
-        if (st->only_start && rc == 0)
+        if (st->only_start && !st->ready && rc == 0)
             rc = -ECANCELED;
     } else if ((x = sbx_json_get(ev, "data"))) {
         const char *key = sbx_json_get(x, "stdout") ? "stdout"
@@ -433,6 +435,10 @@ static int on_event(struct stream *st, const char *msg, size_t len)
         else if (sbx_buf_add(to_err ? &st->errb : &st->out, st->dec.ptr, st->dec.len) < 0)
             rc = sbx_err_set(&st->cb_err, -E2BIG, "e2b: exec: the command's %s is too large "
                              "to capture", key);
+        if (rc == 0 && st->ready && strstr(st->out.ptr, st->ready)) {
+            st->is_ready = true;
+            rc = -ECANCELED;
+        }
     } else if ((x = sbx_json_get(ev, "end"))) {
         st->got_end = true;
         sbx__e2b_end_status(x, &st->exit_code, &st->term_signal);
@@ -587,7 +593,7 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
     /* envd ends the stream at the deadline; the slack covers the way back */
     req.timeout_ms = so->timeout_ms > 0 ? so->timeout_ms + 30000 : 0;
     if (st->only_start)
-        req.timeout_ms = 60000;
+        req.timeout_ms = 120000; /* the start frame, or the ready line */
     rc = sbx_http_request(c, &req, &resp, err);
     *status_out = resp.status;
     if (rc == 0 && resp.status != 200)
@@ -757,8 +763,8 @@ out:
 }
 
 int sbx__e2b_spawn(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *const *argv,
-                   const char *const *env, const char *user, const char *tag, int64_t *pid_out,
-                   struct sbx_err *err)
+                   const char *const *env, const char *user, const char *tag, const char *ready,
+                   int64_t *pid_out, struct sbx_err *err)
 {
     struct start_opts so = {argv, env, NULL, user && !strcmp(user, "root") ? ROOT_AUTH : NULL, 0,
                             tag};
@@ -767,15 +773,22 @@ int sbx__e2b_spawn(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *const
 
     stream_init(&st, s->id);
     st.only_start = true;
+    st.ready = ready;
+    /* what the server prints before it is ready stays small */
+    st.out.max = st.errb.max = (size_t)1 << 20;
     rc = start(e, s, &so, &st, err);
-    if (rc == -ECANCELED && st.started) {
+    if (rc == -ECANCELED && st.started && (!ready || st.is_ready)) {
         rc = 0;
         *pid_out = st.pid;
         if (err)
             sbx_err_clear(err);
     } else {
         rc = finish(e, s, argv[0], &st, rc, false, err);
-        if (rc == 0)
+        if (rc == 0 && st.got_end)
+            rc = sbx_err_set(err, -EIO, "e2b: '%s' in sandbox %s exited (status %d) before it "
+                             "was ready: %.160s", argv[0], s->id, st.exit_code,
+                             st.errb.len ? st.errb.ptr : st.out.ptr);
+        else if (rc == 0)
             rc = sbx_err_set(err, -EPROTO, "e2b: starting '%s' in sandbox %s: the stream "
                              "ended without a start event", argv[0], s->id);
     }
