@@ -28,6 +28,7 @@
 #define READY_TIMEOUT_MS 60000
 /* What sbx-server prints on stdout once it listens (src/server/main.c). */
 #define READY_LINE "sbx-server listening on "
+#define FAILED_LINE "start-up failed"
 #define ARGV_MAX 48
 
 static const char *const default_plugins[] = {"agent_skills", "jupyter", NULL};
@@ -134,7 +135,8 @@ static int start_server(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *
             return sbx_err_set(err, -ENOMEM, "e2b: out of memory");
         env[0] = key.ptr;
     }
-    rc = sbx__e2b_spawn(e, s, argv, env, "root", SERVER_TAG, READY_LINE, &pid, err);
+    rc = sbx__e2b_spawn(e, s, argv, env, "root", SERVER_TAG, READY_LINE, FAILED_LINE, &pid,
+                        err);
     sbx_buf_free(&key);
     if (rc < 0)
         sbx_err_prefix(err, "bootstrap");

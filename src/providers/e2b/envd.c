@@ -278,7 +278,8 @@ struct stream {
     struct sbx_buf out, errb;
     bool only_start; /* stop reading after the start frame */
     const char *ready; /* with only_start: stop once stdout holds this instead */
-    bool is_ready;
+    const char *failed; /* ... or stderr this (the process failed to start) */
+    bool is_ready, is_failed;
     bool started, got_end, has_end_err;
     int64_t pid;
     int exit_code, term_signal;
@@ -438,6 +439,10 @@ static int on_event(struct stream *st, const char *msg, size_t len)
         if (rc == 0 && st->ready && strstr(st->out.ptr, st->ready)) {
             st->is_ready = true;
             rc = -ECANCELED;
+        } else if (rc == 0 && st->failed && strstr(st->errb.ptr, st->failed)) {
+            /* its children may keep the output open long after it exited */
+            st->is_failed = true;
+            rc = -ECANCELED;
         }
     } else if ((x = sbx_json_get(ev, "end"))) {
         st->got_end = true;
@@ -593,7 +598,7 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
     /* envd ends the stream at the deadline; the slack covers the way back */
     req.timeout_ms = so->timeout_ms > 0 ? so->timeout_ms + 30000 : 0;
     if (st->only_start)
-        req.timeout_ms = 120000; /* the start frame, or the ready line */
+        req.timeout_ms = 60000; /* the start frame, or the ready line */
     rc = sbx_http_request(c, &req, &resp, err);
     *status_out = resp.status;
     if (rc == 0 && resp.status != 200)
@@ -764,7 +769,7 @@ out:
 
 int sbx__e2b_spawn(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *const *argv,
                    const char *const *env, const char *user, const char *tag, const char *ready,
-                   int64_t *pid_out, struct sbx_err *err)
+                   const char *failed, int64_t *pid_out, struct sbx_err *err)
 {
     struct start_opts so = {argv, env, NULL, user && !strcmp(user, "root") ? ROOT_AUTH : NULL, 0,
                             tag};
@@ -776,8 +781,14 @@ int sbx__e2b_spawn(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *const
     st.ready = ready;
     /* what the server prints before it is ready stays small */
     st.out.max = st.errb.max = (size_t)1 << 20;
+    st.failed = ready ? failed : NULL;
     rc = start(e, s, &so, &st, err);
-    if (rc == -ECANCELED && st.started && (!ready || st.is_ready)) {
+    if (st.is_failed || (ready && rc == -ETIMEDOUT)) {
+        rc = sbx_err_set(err, st.is_failed ? -EIO : -ETIMEDOUT,
+                         "e2b: '%s' in sandbox %s %s: %.160s", argv[0], s->id,
+                         st.is_failed ? "failed to start" : "was not ready within 60 s",
+                         st.errb.len ? st.errb.ptr : st.out.ptr);
+    } else if (rc == -ECANCELED && st.started && (!ready || st.is_ready)) {
         rc = 0;
         *pid_out = st.pid;
         if (err)

@@ -201,10 +201,11 @@ int sbx__e2b_exec(struct sbx__e2b *e, const char *id, const struct sbx_exec_req 
  * closed after the start event, or once its stdout holds ready when that is
  * not NULL: envd keeps the process), as user (NULL = the template's
  * default), tagged tag (NULL = none) for Process/List. A process that ends
- * before that is an error with its output. */
+ * before that, prints failed on stderr, or is not ready within 60 s is an
+ * error with its output. */
 int sbx__e2b_spawn(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *const *argv,
                    const char *const *env, const char *user, const char *tag, const char *ready,
-                   int64_t *pid_out, struct sbx_err *err);
+                   const char *failed, int64_t *pid_out, struct sbx_err *err);
 /* Runs argv to its end and fails unless it exits 0 (helpers: chmod, mkdir). */
 int sbx__e2b_run_ok(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *const *argv,
                     const char *user, struct sbx_err *err);
