@@ -23,6 +23,7 @@ import urllib.request
 import pytest
 
 import e2b_fake
+from conftest import free_port
 from conftest_local import describe, require_sbx
 
 TIMEOUT = 60
@@ -317,9 +318,12 @@ def face(tmp_path_factory):
 def e2e(face, tmp_path):
     sbx = require_sbx()
     port = face.rsplit(":", 1)[1]
+    # sbx-server on a free port: the local backend's sandboxes share the host's ports, and
+    # other tests (or other faces) may run an sbx-server on 4444
     env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY="e2b_0123",
                E2B_API_URL=face, E2B_SANDBOX_URL=face,
-               SBX_E2B_PORT_URL="http://{port}-{id}.{domain}")
+               SBX_E2B_PORT_URL="http://{port}-{id}.{domain}",
+               SBX_E2B_SERVER_PORT=str(free_port()))
     env.pop("E2B_DOMAIN", None)
     assert port.isdigit()
     made = []
@@ -357,8 +361,10 @@ def test_e2e_names_exec_cp_pause_rm(e2e, tmp_path):
     # found by name: the raw path (envd) and the session (sbx-server bootstrapped)
     r = e2e("exec", "--raw", "e2e-x", "--", "sh", "-c", "echo raw; exit 4")
     assert (r.returncode, r.stdout) == (4, "raw\n"), describe(r)
-    r = e2e("exec", "e2e-x", "--", "echo", "session", check=0)
-    assert r.stdout.strip() == "session"
+    # the session's server is this sandbox's own (a file only this sandbox has)
+    e2e("exec", "--raw", "e2e-x", "--", "sh", "-c", f"echo {sid} > /tmp/e2e-marker", check=0)
+    r = e2e("exec", "e2e-x", "--", "cat", "/tmp/e2e-marker", check=0)
+    assert r.stdout.strip() == sid
     # cp both ways, bytes intact
     src = tmp_path / "blob.bin"
     src.write_bytes(bytes(range(256)) * 4096)

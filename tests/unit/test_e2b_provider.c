@@ -87,6 +87,8 @@ static void test_config_env(void **state)
     static const char *const env2[] = {"E2B_DOMAIN=my.cloud", "E2B_API_URL=http://h:1/", NULL};
     static const char *const debug[] = {"E2B_DEBUG=TRUE", NULL};
     static const char *const bad[] = {"SBX_E2B_PORT_URL=https://{port}.x", NULL};
+    static const char *const port[] = {"SBX_E2B_SERVER_PORT=4555", NULL};
+    static const char *const bad_port[] = {"SBX_E2B_SERVER_PORT=49983", NULL};
     static const char *const empty[] = {"E2B_API_KEY=", "E2B_DOMAIN=", NULL};
     struct sbx__e2b_config c;
     struct sbx_err err = {0};
@@ -122,6 +124,16 @@ static void test_config_env(void **state)
     fake_env = bad;
     assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "SBX_E2B_PORT_URL"));
+
+    load(&c, debug);
+    assert_int_equal(c.server_port, 4444);
+    sbx__e2b_config_release(&c);
+    load(&c, port);
+    assert_int_equal(c.server_port, 4555);
+    sbx__e2b_config_release(&c);
+    fake_env = bad_port;
+    assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "SBX_E2B_SERVER_PORT"));
 }
 
 /* ---- metadata query ------------------------------------------------------------ */

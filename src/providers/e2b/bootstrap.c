@@ -115,7 +115,7 @@ static int start_server(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *
     int rc;
 
     snprintf(uid, sizeof(uid), "%" PRId64, o->user_id);
-    snprintf(port, sizeof(port), "%d", SBX_E2B_SERVER_PORT);
+    snprintf(port, sizeof(port), "%d", e->cfg.server_port);
     argv[n++] = bin;
     argv[n++] = port;
     argv[n++] = "--working-dir";
@@ -182,7 +182,7 @@ int sbx__e2b_bootstrap(struct sbx__e2b *e, const char *id, const struct sbx_serv
     if (rc < 0)
         return rc;
     sbx__e2b_keepalive(e, &s);
-    if (sbx__e2b_port_url_fill(&e->cfg, id, SBX_E2B_SERVER_PORT, s.domain, &url) < 0 ||
+    if (sbx__e2b_port_url_fill(&e->cfg, id, e->cfg.server_port, s.domain, &url) < 0 ||
         (s.traffic_token &&
          sbx_buf_addf(&th, "e2b-traffic-access-token: %s", s.traffic_token) < 0)) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");

@@ -59,6 +59,20 @@ int sbx__e2b_config_load(struct sbx__e2b_config *c, sbx__e2b_getenv_fn *get, str
         rc |= dup_or_null(&c->port_url, c->debug ? "http://localhost:{port}"
                                                  : "https://{port}-{id}.{domain}");
     }
+    c->server_port = SBX_E2B_SERVER_PORT;
+    v = get("SBX_E2B_SERVER_PORT");
+    if (v && *v) {
+        char *end;
+        long port = strtol(v, &end, 10);
+
+        if (*end || port < 1 || port > 65535 || port == SBX_E2B_ENVD_PORT) {
+            sbx_buf_free(&b);
+            sbx__e2b_config_release(c);
+            return sbx_err_set(err, -EINVAL, "e2b: SBX_E2B_SERVER_PORT '%s' is not a port "
+                               "(1-65535, not envd's 49983)", v);
+        }
+        c->server_port = (int)port;
+    }
     sbx_buf_free(&b);
     if (rc || !c->domain || !c->api_url || !c->port_url) {
         sbx__e2b_config_release(c);

@@ -52,6 +52,10 @@ struct sbx__e2b_config {
     char *sandbox_url; /* E2B_SANDBOX_URL; NULL = derived per sandbox */
     char *port_url;    /* SBX_E2B_PORT_URL template, default https://{port}-{id}.{domain} */
     bool debug;        /* E2B_DEBUG=true */
+    /* SBX_E2B_SERVER_PORT, default 4444: sbx-server's port in the sandbox.
+     * For tests on `sbx serve e2b --backend local`, whose sandboxes share the
+     * host's ports. */
+    int server_port;
 };
 
 typedef const char *sbx__e2b_getenv_fn(const char *name);
