@@ -27,9 +27,9 @@
     "-exec sh -c 'for l; do t=$(readlink -e -- \"$l\") && m=$(stat -L -c %a -- \"$l\") || "  \
     "{ t=; m=; }; printf \"%s\\0%s\\0%s\\0\" \"$l\" \"$t\" \"$m\"; done' sh {} +"
 
-/* $0 = path: exit 10 missing. Prints the entry of the path itself. */
+/* $P = path: exit 10 missing. Prints the entry of the path itself. */
 #define STAT_SH                                                                               \
-    "P=$0; [ -e \"$P\" ] || [ -L \"$P\" ] || exit 10; "                                       \
+    "[ -e \"$P\" ] || [ -L \"$P\" ] || exit 10; "                                             \
     "find \"$P\" -maxdepth 0 -printf " FIND_FMT " && printf '@@LINKS@@\\0' && "               \
     "find \"$P\" -maxdepth 0 -type l " LINKS_SH
 
@@ -50,9 +50,9 @@ static const char RM_SH[] = "rm -rf -- \"$0\" >&2";
 static const char MV_SH[] =
     "[ -e \"$0\" ] || [ -L \"$0\" ] || exit 10; "
     "mkdir -p -- \"$(dirname -- \"$1\")\" >&2 && mv -T -- \"$0\" \"$1\" >&2 || exit 13; "
-    "set -- \"$1\"; " STAT_SH;
+    "P=$1; " STAT_SH;
 
-static const char STAT_SCRIPT[] = STAT_SH;
+static const char STAT_SCRIPT[] = "P=$0; " STAT_SH;
 
 /* ---- the listing --------------------------------------------------------- */
 
