@@ -27,15 +27,18 @@
 #include "net/loop.h"
 
 #define SID "envdtest000000000001"
+#define SID2 "envdtest000000000002"
 
 static struct {
     char state_dir[64];
     struct sbx_loop *loop;
     struct sbx_e2b_face *face;
     struct sbx_async *stop;
+    struct sbx_async *drop;
     pthread_t thread;
     int port;
     char *backend_id;
+    int left_fd; /* a stream left open for the face's release */
 } g;
 
 /* ---- raw HTTP ------------------------------------------------------------ */
@@ -60,22 +63,28 @@ static int connect_face(void)
     return fd;
 }
 
-static int send_req(const char *method, const char *path, const char *headers, const void *body,
-                    size_t len)
+static int send_req_to(const char *sid, const char *method, const char *path,
+                       const char *headers, const void *body, size_t len)
 {
     struct sbx_buf b = SBX_BUF_INIT;
     int fd = connect_face();
 
     assert_int_equal(sbx_buf_addf(&b,
                                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                                  "E2b-Sandbox-Id: " SID "\r\nE2b-Sandbox-Port: 49983\r\n"
+                                  "E2b-Sandbox-Id: %s\r\nE2b-Sandbox-Port: 49983\r\n"
                                   "Content-Length: %zu\r\n%s\r\n",
-                                  method, path, len, headers ? headers : ""),
+                                  method, path, sid, len, headers ? headers : ""),
                      0);
     assert_int_equal(sbx_buf_add(&b, body, len), 0);
     assert_int_equal(write(fd, b.ptr, b.len), (ssize_t)b.len);
     sbx_buf_free(&b);
     return fd;
+}
+
+static int send_req(const char *method, const char *path, const char *headers, const void *body,
+                    size_t len)
+{
+    return send_req_to(SID, method, path, headers, body, len);
 }
 
 static void finish_resp(int fd, struct sbx_buf *raw, struct resp *r)
@@ -157,6 +166,18 @@ static int stream_open(const char *method, const char *json, const char *extra)
     return fd;
 }
 
+static int stream_open2(const char *sid, const char *method, const char *json)
+{
+    struct sbx_buf b;
+    int fd;
+
+    envelope(&b, json);
+    fd = send_req_to(sid, "POST", method, "Content-Type: application/connect+json\r\n", b.ptr,
+                     b.len);
+    sbx_buf_free(&b);
+    return fd;
+}
+
 /* The frames of a stream body, joined as "flags:json\n". */
 static void frames(const struct resp *r, struct sbx_buf *out)
 {
@@ -216,6 +237,16 @@ static void on_stop(struct sbx_async *a, void *ud)
     sbx_loop_stop(g.loop);
 }
 
+static void on_drop(struct sbx_async *a, void *ud)
+{
+    struct sbx_e2b_sbx *s = sbx__e2b_find(g.face, SID2);
+
+    (void)a;
+    (void)ud;
+    if (s)
+        sbx__e2b_drop(g.face, s);
+}
+
 static void *loop_main(void *ud)
 {
     (void)ud;
@@ -237,6 +268,7 @@ static int setup(void **state)
     struct sbx_exec_result xres;
 
     (void)state;
+    g.left_fd = -1;
     /* as `sbx serve` does: a client gone mid-write is an EPIPE, not a death */
     signal(SIGPIPE, SIG_IGN);
     snprintf(g.state_dir, sizeof(g.state_dir), "/tmp/sbx-envd-test-XXXXXX");
@@ -277,6 +309,17 @@ static int setup(void **state)
     sbx__e2b_add(g.face, s);
     g.stop = sbx_async_new(g.loop, on_stop, NULL, &err);
     assert_non_null(g.stop);
+    g.drop = sbx_async_new(g.loop, on_drop, NULL, &err);
+    assert_non_null(g.drop);
+    /* a second record for the same backend sandbox, dropped by a test */
+    s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    snprintf(s->id, sizeof(s->id), "%s", SID2);
+    s->backend_id = strdup(g.backend_id);
+    s->metadata = sbx_json_object_new();
+    s->env_vars = sbx_json_object_new();
+    s->state = SBX_E2B_RUNNING;
+    sbx__e2b_add(g.face, s);
     assert_int_equal(pthread_create(&g.thread, NULL, loop_main, NULL), 0);
     return 0;
 }
@@ -291,7 +334,11 @@ static int teardown(void **state)
     sbx_async_send(g.stop);
     pthread_join(g.thread, NULL);
     sbx_async_close(g.stop);
+    sbx_async_close(g.drop);
+    /* a command may still run: released with the face */
     sbx_e2b_face_free(g.face);
+    if (g.left_fd >= 0)
+        close(g.left_fd);
     sbx_loop_free(g.loop);
     p = sbx_provider_open("local", NULL, &err);
     if (p) {
@@ -520,6 +567,34 @@ static void test_stdin_list_signal(void **state)
     assert_non_null(strstr(fr.ptr, "\"status\":\"signal: terminated\""));
     sbx_buf_free(&fr);
     sbx_buf_free(&sr.body);
+    /* left running for teardown: the face's release ends it */
+    sbx_buf_init(&raw, 0);
+    g.left_fd = stream_open("/process.Process/Start",
+                            "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"300\"]}}", NULL);
+    assert_true(read_until_pid(g.left_fd, &raw) > 0);
+    sbx_buf_free(&raw);
+}
+
+/* A sandbox dropped (killed or paused) while a command runs: its streams
+ * end with an error, the command is canceled, the exec job's late done
+ * callback finds its state detached. */
+static void test_release_while_running(void **state)
+{
+    struct sbx_buf raw = SBX_BUF_INIT, fr;
+    struct resp r;
+    int fd;
+
+    (void)state;
+    fd = stream_open2(SID2, "/process.Process/Start",
+                      "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"300\"]}}");
+    assert_true(read_until_pid(fd, &raw) > 0);
+    assert_int_equal(sbx_async_send(g.drop), 0);
+    finish_resp(fd, &raw, &r);
+    frames(&r, &fr);
+    assert_non_null(strstr(fr.ptr, "2:{\"error\":{\"code\":\"unavailable\",\"message\":"
+                                   "\"the sandbox was paused or killed\"}}"));
+    sbx_buf_free(&fr);
+    sbx_buf_free(&r.body);
 }
 
 static void test_filesystem(void **state)
@@ -687,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_timeout_and_keepalive),
         cmocka_unit_test(test_stdin_list_signal),
         cmocka_unit_test(test_filesystem),
+        cmocka_unit_test(test_release_while_running),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

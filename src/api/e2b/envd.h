@@ -24,6 +24,7 @@
 
 #include "api/e2b/internal.h"
 #include "base/buf.h"
+#include "net/connect.h"
 
 struct sbx_json;
 
@@ -37,6 +38,17 @@ struct sbx__envd_user {
 
 /* Answers a Connect unary error (status from the code, Connect JSON body). */
 #define sbx__envd_rpc_error sbx__e2b_respond_connect_error
+
+/* An error answer to a server-streaming call before its stream started:
+ * HTTP 200 with only the end-of-stream message (as connect-go does). */
+void sbx__envd_stream_error(struct sbx_http_req *req, enum sbx_connect_code code,
+                            const char *msg);
+/* The media type of a Content-Type, lowercased, without parameters. */
+void sbx__envd_media_type(const char *ct, char *out, size_t len);
+
+/* 0 for a POST of that media type; else answers 405 or 415 (Accept-Post:
+ * accept) as connect-go does and returns -1. */
+int sbx__envd_want_post(struct sbx_http_req *req, const char *media, const char *accept);
 
 /* Validates a unary Connect request (POST, application/json, protocol
  * version) and parses its body as an object checked against schema (see

@@ -85,7 +85,7 @@ static bool token_ok(const struct sbx_e2b_sbx *s, const struct sbx_http_req *req
 
 /* ---- Connect unary helpers ------------------------------------------------ */
 
-static void media_type(const char *ct, char *out, size_t len)
+void sbx__envd_media_type(const char *ct, char *out, size_t len)
 {
     size_t n = 0;
 
@@ -297,27 +297,36 @@ uint32_t sbx__envd_u32(const struct sbx_json *v)
     return (uint32_t)sbx_json_int(v);
 }
 
+int sbx__envd_want_post(struct sbx_http_req *req, const char *media, const char *accept)
+{
+    char mt[64], h[256];
+
+    if (req->method != SBX_HTTP_POST) {
+        sbx_http_respond(req, 405, NULL, "Allow: POST\r\n", NULL, 0);
+        return -1;
+    }
+    sbx__envd_media_type(sbx_http_req_header(req, "Content-Type"), mt, sizeof(mt));
+    if (strcmp(mt, media) != 0) {
+        /* connect-go: 415 with what it accepts, no body */
+        snprintf(h, sizeof(h), "Accept-Post: %s\r\n", accept);
+        sbx_http_respond(req, 415, NULL, h, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
 struct sbx_json *sbx__envd_unary_begin(struct sbx_http_req *req, const char *type_name,
                                        const struct sbx__envd_field *schema)
 {
     const char *ver = sbx_http_req_header(req, "Connect-Protocol-Version");
-    char mt[64], msg[256];
+    char msg[256];
     struct sbx_err err = {0};
     struct sbx_json *v;
 
-    if (req->method != SBX_HTTP_POST) {
-        sbx_http_respond(req, 405, NULL, "Allow: POST\r\n", NULL, 0);
+    if (sbx__envd_want_post(req, "application/json",
+                            "application/grpc, application/grpc+json, application/json, "
+                            "application/proto") < 0)
         return NULL;
-    }
-    media_type(sbx_http_req_header(req, "Content-Type"), mt, sizeof(mt));
-    if (strcmp(mt, "application/json") != 0) {
-        /* connect-go: 415 with what it accepts, no body */
-        sbx_http_respond(req, 415, NULL,
-                         "Accept-Post: application/grpc, application/grpc+json, "
-                         "application/json, application/proto\r\n",
-                         NULL, 0);
-        return NULL;
-    }
     if (ver && strcmp(ver, "1") != 0) {
         sbx__envd_rpc_error(req, SBX_CONNECT_INVALID_ARGUMENT,
                             "Connect-Protocol-Version must be \"1\": got \"%.20s\"", ver);
@@ -826,7 +835,7 @@ static int upload_headers(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     if (rc == 1 && sbx_buf_addch(&qp, '\0') == 0)
         up->query_path = sbx_buf_detach(&qp, NULL);
     sbx_buf_free(&qp);
-    media_type(ct, mt, sizeof(mt));
+    sbx__envd_media_type(ct, mt, sizeof(mt));
     if (strcmp(mt, "application/octet-stream") == 0) {
         if (!up->query_path) {
             upload_fail(up, 400, "%s", "path query parameter is required for raw body upload");
@@ -984,17 +993,12 @@ static bool is_streaming(const char *svc, const char *method)
            (strcmp(method, "Start") == 0 || strcmp(method, "Connect") == 0);
 }
 
-/* An RPC error before the handler: unary body, or a stream's end. */
-static void early_rpc_error(struct sbx_http_req *req, bool stream, enum sbx_connect_code code,
+void sbx__envd_stream_error(struct sbx_http_req *req, enum sbx_connect_code code,
                             const char *msg)
 {
     struct sbx_connect_error e;
     struct sbx_buf b = SBX_BUF_INIT;
 
-    if (!stream) {
-        sbx__envd_rpc_error(req, code, "%s", msg);
-        return;
-    }
     e.code = code;
     snprintf(e.message, sizeof(e.message), "%s", msg);
     if (sbx_connect_end_stream(&b, &e) < 0)
@@ -1050,7 +1054,10 @@ void sbx__e2b_envd_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     }
     if (basic_user(req, &u, bad, sizeof(bad)) < 0) {
         snprintf(msg, sizeof(msg), "invalid username: '%s'", bad);
-        early_rpc_error(req, is_streaming(svc, method), SBX_CONNECT_UNAUTHENTICATED, msg);
+        if (is_streaming(svc, method))
+            sbx__envd_stream_error(req, SBX_CONNECT_UNAUTHENTICATED, msg);
+        else
+            sbx__envd_rpc_error(req, SBX_CONNECT_UNAUTHENTICATED, "%s", msg);
         return;
     }
     if (strcmp(svc, "process.Process") == 0)

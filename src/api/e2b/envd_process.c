@@ -33,6 +33,9 @@
 #define STDIN_MAX ((size_t)16 << 20)   /* queued SendInput bytes per process */
 #define KEEPALIVE_DEFAULT_S 90
 #define PIDLINE_MAX 64
+#define STREAM_ACCEPT                                                                         \
+    "application/connect+json, application/connect+proto, application/grpc, "               \
+    "application/grpc+json"
 
 /* $0 = cwd, $1... = the command */
 static const char WRAPPER[] =
@@ -539,6 +542,15 @@ static void job_done(void *ud)
                              msg);
         }
     } else {
+        /* killed by its Connect-Timeout-Ms: the Start stream ends with the
+         * deadline of its context, as envd's (the timer and the kill race) */
+        for (st = p->streams; p->res.timed_out && st; st = next) {
+            next = st->next;
+            if (st->deadline) {
+                stream_unlink(st);
+                stream_end_error(st, SBX_CONNECT_DEADLINE_EXCEEDED, "context deadline exceeded");
+            }
+        }
         send_end(p);
         for (st = p->streams; st; st = next) {
             next = st->next;
@@ -654,6 +666,29 @@ static struct proc *find_proc(struct sbx_e2b_sbx *s, const struct sbx_json *sel,
     return NULL;
 }
 
+/* A unary call naming one process: parses and checks the request, finds
+ * the process. NULL when req was answered (bad request, no such process);
+ * else the message in *msg (the caller frees it). */
+static struct proc *unary_proc(struct sbx_e2b_sbx *s, struct sbx_http_req *req,
+                               const char *type_name, const struct sbx__envd_field *schema,
+                               struct sbx_json **msg)
+{
+    enum sbx_connect_code code;
+    struct proc *p;
+    char emsg[256];
+
+    *msg = sbx__envd_unary_begin(req, type_name, schema);
+    if (!*msg)
+        return NULL;
+    p = find_proc(s, sbx__envd_get(*msg, "process", NULL), &code, emsg, sizeof(emsg));
+    if (!p) {
+        sbx_json_free(*msg);
+        *msg = NULL;
+        sbx__envd_rpc_error(req, code, "%s", emsg);
+    }
+    return p;
+}
+
 /* ---- streaming requests ----------------------------------------------------- */
 
 /* Checks a server-streaming request and parses its one message. On failure
@@ -664,29 +699,11 @@ static struct sbx_json *stream_begin(struct sbx_http_req *req, const char *type_
     struct sbx_connect_reader r;
     struct sbx_err err = {0};
     struct sbx_json *v = NULL;
-    char mt[64], msg[256];
-    const char *ct = sbx_http_req_header(req, "Content-Type");
-    size_t i = 0, off = 0;
-    int code = SBX_CONNECT_INVALID_ARGUMENT;
+    char msg[256];
+    size_t off = 0;
 
-    if (req->method != SBX_HTTP_POST) {
-        sbx_http_respond(req, 405, NULL, "Allow: POST\r\n", NULL, 0);
+    if (sbx__envd_want_post(req, "application/connect+json", STREAM_ACCEPT) < 0)
         return NULL;
-    }
-    while (ct && *ct == ' ')
-        ct++;
-    while (ct && ct[i] && ct[i] != ';' && ct[i] != ' ' && i + 1 < sizeof(mt)) {
-        mt[i] = (char)tolower((unsigned char)ct[i]);
-        i++;
-    }
-    mt[i] = '\0';
-    if (strcmp(mt, "application/connect+json") != 0) {
-        sbx_http_respond(req, 415, NULL,
-                         "Accept-Post: application/connect+json, application/connect+proto, "
-                         "application/grpc, application/grpc+json\r\n",
-                         NULL, 0);
-        return NULL;
-    }
     msg[0] = '\0';
     sbx_connect_reader_init(&r, SBX_CONNECT_DEFAULT_MAX_MESSAGE);
     while (off < req->body.len) {
@@ -723,18 +740,8 @@ static struct sbx_json *stream_begin(struct sbx_http_req *req, const char *type_
         snprintf(msg, sizeof(msg), "protocol error: %s",
                  req->body.len ? "incomplete envelope" : "missing request message");
     sbx_connect_reader_free(&r);
-    if (!v) {
-        struct sbx_connect_error e;
-        struct sbx_buf b = SBX_BUF_INIT;
-
-        e.code = (enum sbx_connect_code)code;
-        snprintf(e.message, sizeof(e.message), "%s", msg);
-        if (sbx_connect_end_stream(&b, &e) == 0)
-            sbx_http_respond(req, 200, "application/connect+json", NULL, b.ptr, b.len);
-        else
-            sbx_http_respond(req, 500, NULL, NULL, NULL, 0);
-        sbx_buf_free(&b);
-    }
+    if (!v)
+        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, msg);
     return v;
 }
 
@@ -752,6 +759,7 @@ static struct pstream *stream_open(struct sbx_e2b_face *f, struct sbx_http_req *
         return NULL;
     }
     st->req = req;
+    sbx_buf_init(&st->pending, 0);
     st->keepalive_ms = (secs > 0 && secs < 86400 ? secs : KEEPALIVE_DEFAULT_S) * 1000;
     st->keepalive = sbx_timer_new(f->loop, on_keepalive, st, NULL);
     if (st->keepalive)
@@ -783,20 +791,6 @@ static int parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_
     return 0;
 }
 
-static void stream_fail_now(struct sbx_http_req *req, enum sbx_connect_code code, const char *msg)
-{
-    struct sbx_connect_error e;
-    struct sbx_buf b = SBX_BUF_INIT;
-
-    e.code = code;
-    snprintf(e.message, sizeof(e.message), "%s", msg);
-    if (sbx_connect_end_stream(&b, &e) == 0)
-        sbx_http_respond(req, 200, "application/connect+json", NULL, b.ptr, b.len);
-    else
-        sbx_http_respond(req, 500, NULL, NULL, NULL, 0);
-    sbx_buf_free(&b);
-}
-
 /* ---- Start ----------------------------------------------------------------- */
 
 static int strv_push(char ***v, size_t *n, const char *a, const char *b)
@@ -808,9 +802,11 @@ static int strv_push(char ***v, size_t *n, const char *a, const char *b)
         return -ENOMEM;
     *v = nv;
     if (b) {
-        s = malloc(strlen(a) + strlen(b) + 2);
+        size_t len = strlen(a) + strlen(b) + 2;
+
+        s = malloc(len);
         if (s)
-            sprintf(s, "%s=%s", a, b);
+            snprintf(s, len, "%s=%s", a, b);
     } else {
         s = strdup(a);
     }
@@ -886,12 +882,12 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         return;
     if (parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
         sbx_json_free(msg);
-        stream_fail_now(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
+        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
         return;
     }
     if (sbx__envd_get(msg, "pty", NULL)) {
         sbx_json_free(msg);
-        stream_fail_now(req, SBX_CONNECT_UNIMPLEMENTED,
+        sbx__envd_stream_error(req, SBX_CONNECT_UNIMPLEMENTED,
                         "pty processes are not supported by sbx serve e2b");
         return;
     }
@@ -905,11 +901,13 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         free(p);
         sbx_buf_free(&cwd);
         sbx_json_free(msg);
-        stream_fail_now(req, SBX_CONNECT_INTERNAL, "out of memory");
+        sbx__envd_stream_error(req, SBX_CONNECT_INTERNAL, "out of memory");
         return;
     }
     p->out_r = p->err_r = p->in_w = p->cancel_w = -1;
     p->out_w = p->err_w = p->in_r = p->cancel_r = -1;
+    sbx_buf_init(&p->inbuf, 0);
+    sbx_buf_init(&p->pidline, 0);
     p->f = f;
     p->timeout_ms = timeout;
     p->cwd = sbx_buf_detach(&cwd, NULL);
@@ -971,7 +969,7 @@ oom:
 fail:
     sbx_json_free(msg);
     proc_free(p);
-    stream_fail_now(req, SBX_CONNECT_INTERNAL, emsg);
+    sbx__envd_stream_error(req, SBX_CONNECT_INTERNAL, emsg);
 }
 
 /* ---- Connect ---------------------------------------------------------------- */
@@ -990,13 +988,13 @@ static void process_connect(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         return;
     if (parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
         sbx_json_free(msg);
-        stream_fail_now(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
+        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
         return;
     }
     p = find_proc(s, sbx__envd_get(msg, "process", NULL), &code, emsg, sizeof(emsg));
     sbx_json_free(msg);
     if (!p) {
-        stream_fail_now(req, code, emsg);
+        sbx__envd_stream_error(req, code, emsg);
         return;
     }
     st = stream_open(f, req, timeout);
@@ -1102,18 +1100,14 @@ static void sig_done(void *ud)
 static void process_signal(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                            struct sbx_http_req *req)
 {
-    struct sbx_json *msg = sbx__envd_unary_begin(req, "process.SendSignalRequest", SIGNAL_REQ);
-    struct sbx_json *sig;
-    enum sbx_connect_code code;
+    struct sbx_json *msg, *sig;
+    struct proc *p = unary_proc(s, req, "process.SendSignalRequest", SIGNAL_REQ, &msg);
     struct sbx_err err = {0};
     struct sigjob *j;
-    struct proc *p;
-    char emsg[256];
     int signo = 0;
 
-    if (!msg)
+    if (!p)
         return;
-    p = find_proc(s, sbx__envd_get(msg, "process", NULL), &code, emsg, sizeof(emsg));
     sig = sbx__envd_get(msg, "signal", NULL);
     if (sig && sbx_json_type(sig) == SBX_JSON_INT)
         signo = (int)sbx_json_int(sig);
@@ -1122,10 +1116,6 @@ static void process_signal(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                 : strcmp(sbx_json_str(sig), "SIGNAL_SIGTERM") == 0 ? 15
                                                                     : 0;
     sbx_json_free(msg);
-    if (!p) {
-        sbx__envd_rpc_error(req, code, "%s", emsg);
-        return;
-    }
     if (signo == 9) {
         /* the exec kills the command when its cancel descriptor fires */
         if (p->cancel_w >= 0 && write(p->cancel_w, "k", 1) < 0 && errno != EAGAIN) {
@@ -1195,36 +1185,22 @@ static int write_input(struct proc *p, const struct sbx_json *in, struct sbx_htt
 
 static void process_input(struct sbx_e2b_sbx *s, struct sbx_http_req *req)
 {
-    struct sbx_json *msg = sbx__envd_unary_begin(req, "process.SendInputRequest", INPUT_REQ);
-    enum sbx_connect_code code;
-    struct proc *p;
-    char emsg[256];
+    struct sbx_json *msg;
+    struct proc *p = unary_proc(s, req, "process.SendInputRequest", INPUT_REQ, &msg);
 
-    if (!msg)
-        return;
-    p = find_proc(s, sbx__envd_get(msg, "process", NULL), &code, emsg, sizeof(emsg));
-    if (!p)
-        sbx__envd_rpc_error(req, code, "%s", emsg);
-    else if (write_input(p, sbx__envd_get(msg, "input", NULL), req) == 0)
+    if (p && write_input(p, sbx__envd_get(msg, "input", NULL), req) == 0)
         sbx__envd_unary_reply(req, NULL);
     sbx_json_free(msg);
 }
 
 static void process_close_stdin(struct sbx_e2b_sbx *s, struct sbx_http_req *req)
 {
-    struct sbx_json *msg = sbx__envd_unary_begin(req, "process.CloseStdinRequest", SELECT_REQ);
-    enum sbx_connect_code code;
-    struct proc *p;
-    char emsg[256];
+    struct sbx_json *msg;
+    struct proc *p = unary_proc(s, req, "process.CloseStdinRequest", SELECT_REQ, &msg);
 
-    if (!msg)
-        return;
-    p = find_proc(s, sbx__envd_get(msg, "process", NULL), &code, emsg, sizeof(emsg));
     sbx_json_free(msg);
-    if (!p) {
-        sbx__envd_rpc_error(req, code, "%s", emsg);
+    if (!p)
         return;
-    }
     if (p->in_w >= 0) {
         p->close_stdin = true;
         on_stdin(p->win, SBX_WATCH_WRITE, p);
@@ -1234,18 +1210,11 @@ static void process_close_stdin(struct sbx_e2b_sbx *s, struct sbx_http_req *req)
 
 static void process_update(struct sbx_e2b_sbx *s, struct sbx_http_req *req)
 {
-    struct sbx_json *msg = sbx__envd_unary_begin(req, "process.UpdateRequest", UPDATE_REQ);
-    enum sbx_connect_code code;
-    struct proc *p;
-    char emsg[256];
+    struct sbx_json *msg;
+    struct proc *p = unary_proc(s, req, "process.UpdateRequest", UPDATE_REQ, &msg);
 
-    if (!msg)
-        return;
-    p = find_proc(s, sbx__envd_get(msg, "process", NULL), &code, emsg, sizeof(emsg));
     sbx_json_free(msg);
-    if (!p)
-        sbx__envd_rpc_error(req, code, "%s", emsg);
-    else
+    if (p)
         sbx__envd_rpc_error(req, SBX_CONNECT_INTERNAL,
                             "error resizing tty: tty not assigned to process");
 }
@@ -1259,14 +1228,11 @@ static void process_stream_input(struct sbx_e2b_sbx *s, struct sbx_http_req *req
     struct proc *p = NULL;
     struct sbx_buf b = SBX_BUF_INIT;
     char emsg[256];
-    const char *ct = sbx_http_req_header(req, "Content-Type");
     enum sbx_connect_code code = SBX_CONNECT_OK;
     size_t off = 0;
 
-    if (!ct || strncasecmp(ct, "application/connect+json", 24) != 0) {
-        sbx_http_respond(req, 415, NULL, "Accept-Post: application/connect+json\r\n", NULL, 0);
+    if (sbx__envd_want_post(req, "application/connect+json", STREAM_ACCEPT) < 0)
         return;
-    }
     emsg[0] = '\0';
     sbx_connect_reader_init(&r, SBX_CONNECT_DEFAULT_MAX_MESSAGE);
     while (off < req->body.len && code == SBX_CONNECT_OK) {
@@ -1320,7 +1286,7 @@ static void process_stream_input(struct sbx_e2b_sbx *s, struct sbx_http_req *req
         sbx_buf_free(&b);
         return;
     }
-    stream_fail_now(req, code, emsg);
+    sbx__envd_stream_error(req, code, emsg);
 }
 
 /* ---- entry points -------------------------------------------------------- */
