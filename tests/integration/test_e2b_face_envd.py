@@ -75,6 +75,11 @@ def _rss_kb(pid):
     return 0
 
 
+def _asan(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 @pytest.fixture(scope="module")
 def face():
     if not os.access(SBX_CLI, os.X_OK):
@@ -454,8 +459,10 @@ def test_files_round_trip_10mib_bounded(face):
     status, hdrs, got = face.request("GET", "/files?path=/home/user/big.bin")
     assert status == 200 and hdrs["content-type"] == "application/octet-stream"
     assert got == data
-    # streamed through temp files: the face never held the 10 MiB
-    assert _rss_kb(face.proc.pid) - before < 8 * 1024
+    # streamed through temp files: the face never held the 10 MiB (not
+    # measurable under ASan, whose quarantine keeps freed buffers resident)
+    if not _asan(face.proc.pid):
+        assert _rss_kb(face.proc.pid) - before < 8 * 1024
 
 
 def test_files_multipart_and_errors(face):
