@@ -495,3 +495,21 @@ def test_files_multipart_and_errors(face):
     status, _, resp = face.request("POST", "/files?path=mp", b"x",
                                    {"Content-Type": "application/octet-stream"})
     assert status == 400 and json.loads(resp)["message"] == "path is a directory: /home/user/mp"
+
+
+def test_pty(face):
+    s = start(face, {"cmd": "/bin/sh", "args": ["-c", "read x; echo got $x; stty size"]},
+              pty={"size": {"cols": 80, "rows": 24}})
+    pid = s.frame()[1]["event"]["start"]["pid"]
+    status, _ = face.rpc("/process.Process/Update",
+                         {"process": {"pid": pid}, "pty": {"size": {"cols": 100, "rows": 30}}})
+    assert status == 200
+    status, body = face.rpc("/process.Process/SendInput",
+                            {"process": {"pid": pid}, "input": {"pty": "aGkK"}})
+    assert status == 200 and body == {}
+    status, body = face.rpc("/process.Process/CloseStdin", {"process": {"pid": pid}})
+    assert status == 500 and "Ctrl+D" in body["message"]
+    fr = s.all()
+    out = output(fr, "pty")
+    assert b"got hi\r\n" in out and b"30 100\r\n" in out
+    assert output(fr) == b"" and events(fr)[-1]["end"]["status"] == "exit status 0"

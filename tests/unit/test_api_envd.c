@@ -575,6 +575,57 @@ static void test_stdin_list_signal(void **state)
     sbx_buf_free(&raw);
 }
 
+/* A command on a terminal: pty output, input through SendInput's pty,
+ * resize through Update, stdin refused. */
+static void test_pty(void **state)
+{
+    struct sbx_buf raw = SBX_BUF_INIT, fr, all = SBX_BUF_INIT;
+    struct resp r, sr;
+    char json[256];
+    const char *p;
+    unsigned pid;
+    int fd;
+
+    (void)state;
+    fd = stream_open("/process.Process/Start",
+                     "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"read x; echo got $x; "
+                     "stty size; tty -s && echo isatty\"]},\"pty\":{\"size\":{\"cols\":80,"
+                     "\"rows\":24}}}",
+                     NULL);
+    pid = read_until_pid(fd, &raw);
+    snprintf(json, sizeof(json), "{\"process\":{\"pid\":%u},\"pty\":{\"size\":{\"cols\":100,"
+                                 "\"rows\":30}}}", pid);
+    rpc("/process.Process/Update", json, NULL, &r);
+    assert_int_equal(r.status, 200);
+    sbx_buf_free(&r.body);
+    snprintf(json, sizeof(json), "{\"process\":{\"pid\":%u},\"input\":{\"stdin\":\"eA==\"}}", pid);
+    rpc("/process.Process/SendInput", json, NULL, &r);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body.ptr, "tty assigned to process"));
+    sbx_buf_free(&r.body);
+    snprintf(json, sizeof(json), "{\"process\":{\"pid\":%u},\"input\":{\"pty\":\"aGkK\"}}", pid);
+    rpc("/process.Process/SendInput", json, NULL, &r); /* hi\n */
+    assert_int_equal(r.status, 200);
+    sbx_buf_free(&r.body);
+    finish_resp(fd, &raw, &sr);
+    frames(&sr, &fr);
+    assert_null(strstr(fr.ptr, "\"stdout\""));
+    for (p = fr.ptr; (p = strstr(p, "{\"pty\":\"")); ) {
+        const char *q = strchr(p + 8, '"');
+
+        assert_int_equal(sbx__envd_b64decode(p + 8, (size_t)(q - p - 8), &all), 0);
+        p = q;
+    }
+    sbx_buf_addch(&all, '\0');
+    assert_non_null(strstr(all.ptr, "got hi\r\n"));
+    assert_non_null(strstr(all.ptr, "30 100\r\n"));
+    assert_non_null(strstr(all.ptr, "isatty"));
+    assert_non_null(strstr(fr.ptr, "\"status\":\"exit status 0\""));
+    sbx_buf_free(&all);
+    sbx_buf_free(&fr);
+    sbx_buf_free(&sr.body);
+}
+
 /* A sandbox dropped (killed or paused) while a command runs: its streams
  * end with an error, the command is canceled, the exec job's late done
  * callback finds its state detached. */
@@ -762,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_timeout_and_keepalive),
         cmocka_unit_test(test_stdin_list_signal),
         cmocka_unit_test(test_filesystem),
+        cmocka_unit_test(test_pty),
         cmocka_unit_test(test_release_while_running),
     };
 

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +64,7 @@ struct proc {
     uint32_t pid;
     bool started;              /* pid known, start event sent */
     bool cwd_missing;
+    bool is_pty;               /* out_r is a pty master, in_w a dup of it */
     char *cwd;                 /* resolved */
     char *tag;
     struct sbx_json *config;   /* ProcessConfig as given, for List */
@@ -364,21 +366,25 @@ static void send_end(struct proc *p)
 }
 
 /* The first stderr line is the wrapper's: the pid or "!cwd". */
+/* The first stderr line (the terminal's with a pty) is the wrapper's: the
+ * pid or "!cwd". */
 static void take_pidline(struct proc *p, const char *d, size_t n)
 {
     const char *nl = memchr(d, '\n', n);
+    const char *which = p->is_pty ? "pty" : "stderr";
     size_t use = nl ? (size_t)(nl - d) + 1 : n;
 
     if (p->pidline.len + use > PIDLINE_MAX) {
-        p->started = true; /* not ours: treat as data */
-        send_data(p, "stderr", p->pidline.ptr, p->pidline.len);
-        send_data(p, "stderr", d, n);
+        p->started = true; /* not ours (pid unknown): the rest is data */
+        send_start(p, NULL);
+        send_data(p, which, p->pidline.ptr, p->pidline.len);
+        send_data(p, which, d, n);
         return;
     }
     sbx_buf_add(&p->pidline, d, use);
     if (!nl)
         return;
-    if (p->pidline.len >= 5 && memcmp(p->pidline.ptr, "!cwd\n", 5) == 0) {
+    if (p->pidline.len >= 4 && memcmp(p->pidline.ptr, "!cwd", 4) == 0) {
         p->cwd_missing = true;
         return;
     }
@@ -386,7 +392,7 @@ static void take_pidline(struct proc *p, const char *d, size_t n)
     p->started = true;
     send_start(p, NULL);
     if (n > use)
-        send_data(p, "stderr", d + use, n - use);
+        send_data(p, which, d + use, n - use);
 }
 
 /* Reads what one pipe has: 1 data, 0 nothing now, -1 EOF or error (then
@@ -400,7 +406,7 @@ static int pump_pipe(struct proc *p, bool is_err)
     if (fd < 0)
         return -1;
     /* the pid line was written before the command could write anything */
-    if (!is_err && !p->started && !p->cwd_missing && p->err_r >= 0)
+    if (!is_err && !p->started && !p->cwd_missing && p->err_r >= 0 && !p->is_pty)
         pump_pipe(p, true);
     n = read(fd, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -419,10 +425,10 @@ static int pump_pipe(struct proc *p, bool is_err)
         }
         return -1;
     }
-    if (is_err && !p->started && !p->cwd_missing)
+    if ((is_err || p->is_pty) && !p->started && !p->cwd_missing)
         take_pidline(p, buf, (size_t)n);
     else if (!p->cwd_missing)
-        send_data(p, is_err ? "stderr" : "stdout", buf, (size_t)n);
+        send_data(p, p->is_pty ? "pty" : is_err ? "stderr" : "stdout", buf, (size_t)n);
     return 1;
 }
 
@@ -493,9 +499,10 @@ static void job_run(struct sbx_provider *prov, const struct sbx_err *open_err, v
         r.env = (const char *const *)p->env;
         r.cwd = "/";
         r.timeout_ms = p->timeout_ms;
-        r.stdin_fd = p->in_r;
+        r.stdin_fd = p->is_pty ? p->out_w : p->in_r;
         r.stdout_fd = p->out_w;
-        r.stderr_fd = p->err_w;
+        r.stderr_fd = p->is_pty ? p->out_w : p->err_w;
+        r.tty = p->is_pty;
         r.use_cancel_fd = true;
         r.cancel_fd = p->cancel_r;
         p->rc = sbx_provider_exec(prov, p->backend_id, &r, &p->res, &p->err);
@@ -864,6 +871,43 @@ static int make_pipe(int *r, int *w, bool loop_reads)
     return 0;
 }
 
+/* Window size of a PTY message (0 = leave it). */
+static void set_winsize(int fd, const struct sbx_json *pty)
+{
+    struct sbx_json *size = pty ? sbx__envd_get(pty, "size", NULL) : NULL;
+    struct sbx_json *c = size ? sbx__envd_get(size, "cols", NULL) : NULL;
+    struct sbx_json *r = size ? sbx__envd_get(size, "rows", NULL) : NULL;
+    struct winsize ws;
+
+    memset(&ws, 0, sizeof(ws));
+    ws.ws_col = (unsigned short)(c ? sbx__envd_u32(c) : 0);
+    ws.ws_row = (unsigned short)(r ? sbx__envd_u32(r) : 0);
+    ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+/* A pty pair: the master (out_r, and in_w a dup for input) stays on the
+ * loop, the slave (out_w) is the command's terminal. */
+static int make_pty(struct proc *p, const struct sbx_json *pty)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    const char *name;
+
+    if (m < 0)
+        return -errno;
+    if (grantpt(m) < 0 || unlockpt(m) < 0 || !(name = ptsname(m))) {
+        close(m);
+        return -EIO;
+    }
+    p->out_w = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    p->in_w = fcntl(m, F_DUPFD_CLOEXEC, 3);
+    p->out_r = m;
+    if (p->out_w < 0 || p->in_w < 0)
+        return -EIO;
+    set_winsize(m, pty);
+    sbx_fd_set_nonblock(m, 1);
+    return 0;
+}
+
 static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                           const struct sbx__envd_user *u, struct sbx_http_req *req)
 {
@@ -883,12 +927,6 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     if (parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
         sbx_json_free(msg);
         sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
-        return;
-    }
-    if (sbx__envd_get(msg, "pty", NULL)) {
-        sbx_json_free(msg);
-        sbx__envd_stream_error(req, SBX_CONNECT_UNIMPLEMENTED,
-                        "pty processes are not supported by sbx serve e2b");
         return;
     }
     cfg = sbx__envd_get(msg, "process", NULL);
@@ -931,17 +969,24 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         strv_push(&p->env, &n, "LOGNAME", u->name) < 0 || add_envs(&p->env, &n, s->env_vars) < 0 ||
         add_envs(&p->env, &n, cfg ? sbx__envd_get(cfg, "envs", NULL) : NULL) < 0)
         goto oom;
-    if (make_pipe(&p->out_r, &p->out_w, true) < 0 || make_pipe(&p->err_r, &p->err_w, true) < 0 ||
-        make_pipe(&p->cancel_r, &p->cancel_w, false) < 0 ||
-        (want_stdin && make_pipe(&p->in_r, &p->in_w, false) < 0)) {
+    p->is_pty = sbx__envd_get(msg, "pty", NULL) != NULL;
+    if (p->is_pty ? make_pty(p, sbx__envd_get(msg, "pty", NULL)) < 0
+                  : make_pipe(&p->out_r, &p->out_w, true) < 0 ||
+                        make_pipe(&p->err_r, &p->err_w, true) < 0 ||
+                        (want_stdin && make_pipe(&p->in_r, &p->in_w, false) < 0)) {
+        snprintf(emsg, sizeof(emsg), "error creating pipes for command: %s", strerror(errno));
+        goto fail;
+    }
+    if (make_pipe(&p->cancel_r, &p->cancel_w, false) < 0) {
         snprintf(emsg, sizeof(emsg), "error creating pipes for command: %s", strerror(errno));
         goto fail;
     }
     p->wout = sbx_watch_new(f->loop, p->out_r, SBX_WATCH_READ, on_pipe, p, &err);
-    p->werr = sbx_watch_new(f->loop, p->err_r, SBX_WATCH_READ, on_pipe, p, &err);
+    if (p->err_r >= 0)
+        p->werr = sbx_watch_new(f->loop, p->err_r, SBX_WATCH_READ, on_pipe, p, &err);
     if (p->in_w >= 0)
         p->win = sbx_watch_new(f->loop, p->in_w, 0, on_stdin, p, &err);
-    if (!p->wout || !p->werr || (p->in_w >= 0 && !p->win)) {
+    if (!p->wout || (p->err_r >= 0 && !p->werr) || (p->in_w >= 0 && !p->win)) {
         snprintf(emsg, sizeof(emsg), "%s", err.msg);
         goto fail;
     }
@@ -1153,18 +1198,27 @@ static void process_signal(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
 static int write_input(struct proc *p, const struct sbx_json *in, struct sbx_http_req *req)
 {
     struct sbx_json *d = in ? sbx__envd_get(in, "stdin", NULL) : NULL;
+    struct sbx_json *t = in ? sbx__envd_get(in, "pty", NULL) : NULL;
     struct sbx_buf raw = SBX_BUF_INIT;
 
-    if (!d && in && sbx__envd_get(in, "pty", NULL)) {
+    if (!d && !t) {
+        sbx__envd_rpc_error(req, SBX_CONNECT_UNIMPLEMENTED, "invalid input type <nil>");
+        return -1;
+    }
+    if (t && !p->is_pty) {
         sbx__envd_rpc_error(req, SBX_CONNECT_INTERNAL,
                             "error writing to tty: tty not assigned to process — input should "
                             "be written to the stdin, not the tty");
         return -1;
     }
-    if (!d) {
-        sbx__envd_rpc_error(req, SBX_CONNECT_UNIMPLEMENTED, "invalid input type <nil>");
+    if (d && p->is_pty) {
+        sbx__envd_rpc_error(req, SBX_CONNECT_INTERNAL,
+                            "error writing to stdin: tty assigned to process — input should be "
+                            "written to the pty, not the stdin");
         return -1;
     }
+    if (t)
+        d = t;
     if (p->in_w < 0 || p->close_stdin) {
         sbx__envd_rpc_error(req, SBX_CONNECT_INTERNAL,
                             "error writing to stdin: stdin not enabled or closed");
@@ -1201,6 +1255,12 @@ static void process_close_stdin(struct sbx_e2b_sbx *s, struct sbx_http_req *req)
     sbx_json_free(msg);
     if (!p)
         return;
+    if (p->is_pty) {
+        sbx__envd_rpc_error(req, SBX_CONNECT_UNKNOWN,
+                            "error closing stdin: cannot close stdin for PTY process — send "
+                            "Ctrl+D (0x04) instead");
+        return;
+    }
     if (p->in_w >= 0) {
         p->close_stdin = true;
         on_stdin(p->win, SBX_WATCH_WRITE, p);
@@ -1213,10 +1273,14 @@ static void process_update(struct sbx_e2b_sbx *s, struct sbx_http_req *req)
     struct sbx_json *msg;
     struct proc *p = unary_proc(s, req, "process.UpdateRequest", UPDATE_REQ, &msg);
 
-    sbx_json_free(msg);
-    if (p)
+    if (p && p->is_pty) {
+        set_winsize(p->out_r, sbx__envd_get(msg, "pty", NULL));
+        sbx__envd_unary_reply(req, NULL);
+    } else if (p) {
         sbx__envd_rpc_error(req, SBX_CONNECT_INTERNAL,
                             "error resizing tty: tty not assigned to process");
+    }
+    sbx_json_free(msg);
 }
 
 /* Client streaming over HTTP/1.1: the whole request body is in, so its
