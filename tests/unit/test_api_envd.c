@@ -274,6 +274,8 @@ static int setup(void **state)
     snprintf(g.state_dir, sizeof(g.state_dir), "/tmp/sbx-envd-test-XXXXXX");
     assert_non_null(mkdtemp(g.state_dir));
     setenv("SBX_STATE_DIR", g.state_dir, 1);
+    /* the face's worker opens its own providers: point them at this build's server */
+    setenv("SBX_SERVER_BIN", SBX_TEST_SERVER_BIN, 0);
     p = sbx_provider_open("local", NULL, &err);
     assert_non_null(p);
     memset(&spec, 0, sizeof(spec));
@@ -331,6 +333,8 @@ static int teardown(void **state)
     char cmd[128];
 
     (void)state;
+    if (!g.stop)
+        return 0; /* setup failed before the loop thread started */
     sbx_async_send(g.stop);
     pthread_join(g.thread, NULL);
     sbx_async_close(g.stop);
