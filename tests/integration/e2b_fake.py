@@ -13,7 +13,8 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
                   "starts": [[headers, request] of each Process/Start]}
   POST /_kill/<id>   the sandbox disappears (killed under the client)
 
-Routes: create, get, list, connect, timeout, pause, kill, start, files; requests with
+Routes: create, get, list, connect, timeout, pause, kill, start, files (move and remove
+are counted); requests with
 a wrong key count as unauthorized.
 Lists are paged two sandboxes at a time (X-Next-Token) so that pagination
 is always exercised. Run as a script: prints "listening on <url>".
@@ -297,6 +298,18 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {})
         if path == "/process.Process/List":
             return self.reply(200, {"processes": []})
+        if path == "/filesystem.Filesystem/Move":
+            self.st.count("move")
+            req = json.loads(data)
+            os.replace(os.path.join(root, req["source"].lstrip("/")),
+                       os.path.join(root, req["destination"].lstrip("/")))
+            return self.reply(200, {"entry": {"name": os.path.basename(req["destination"])}})
+        if path == "/filesystem.Filesystem/Remove":
+            self.st.count("remove")
+            p = os.path.join(root, json.loads(data)["path"].lstrip("/"))
+            if os.path.exists(p):
+                os.unlink(p)
+            return self.reply(200, {})
         if path == "/filesystem.Filesystem/Stat":
             p = os.path.join(root, json.loads(data)["path"].lstrip("/"))
             if not os.path.exists(p):
@@ -354,6 +367,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+ROOTS = {}
+
+
+def root_of(url):
+    """The directory under which the fake at url keeps each sandbox's files (<root>/<id>)."""
+    return ROOTS[url]
+
+
 def serve(port=0):
     root = tempfile.mkdtemp(prefix="e2b-fake-")
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -362,7 +383,9 @@ def serve(port=0):
     srv.domain = f"localhost:{srv.server_address[1]}"
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
-    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    ROOTS[url] = root
+    return srv, url
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def fake():
     srv, url = e2b_fake.serve()
     yield url
     srv.shutdown()
+    shutil.rmtree(e2b_fake.root_of(url), ignore_errors=True)
 
 
 @pytest.fixture
@@ -256,6 +258,27 @@ def test_names_labels_and_pages(cli, fake):
     r = cli("exec", "--raw", "X", "--", "true")
     assert r.returncode == 1, describe(r)
     assert named in r.stderr and other in r.stderr
+
+
+def test_upload_is_moved_into_place_and_cleaned_up_on_failure(cli, fake, tmp_path):
+    sid = create(cli)
+    src = tmp_path / "f.txt"
+    src.write_bytes(b"content\n" * 1000)
+    root = os.path.join(e2b_fake.root_of(fake), sid)
+    cli("cp", str(src), f"{sid}:/data/f.txt", check=0)
+    assert open(os.path.join(root, "data/f.txt"), "rb").read() == src.read_bytes()
+    assert os.listdir(os.path.join(root, "data")) == ["f.txt"]
+    c = counts(fake)
+    assert c["files"] == 1 and c["move"] == 1
+    # the upload fails: the old file stays, nothing is left behind
+    fault(fake, route="files", status=507, count=1)
+    src.write_bytes(b"new\n")
+    r = cli("cp", str(src), f"{sid}:/data/f.txt")
+    assert r.returncode != 0, describe(r)
+    assert "507" in r.stderr
+    assert open(os.path.join(root, "data/f.txt"), "rb").read() == b"content\n" * 1000
+    assert os.listdir(os.path.join(root, "data")) == ["f.txt"]
+    assert counts(fake)["remove"] == 1
 
 
 def test_pause_resume_remove(cli, fake):

@@ -4,8 +4,8 @@
  * envd's /files (shared/specs/e2b/envd/envd.yaml; providers.md §1.6): an
  * upload is one POST of application/octet-stream read from the host file's
  * descriptor, a download one GET written to a descriptor; neither holds the
- * file in memory. A download lands in a temporary file next to the target,
- * renamed into place once complete.
+ * file in memory. Both land in a temporary file next to the target, moved
+ * into place once complete (in the sandbox with Filesystem/Move).
  */
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,11 +94,30 @@ out:
     return rc;
 }
 
+/* Filesystem/<rpc> with a body of two path fields (b NULL: one). */
+static int fs_call(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *rpc, const char *ka,
+                   const char *a, const char *kb, const char *b, struct sbx_err *err)
+{
+    struct sbx_json *body = sbx_json_object_new(), *out = NULL;
+    int rc = body && sbx_json_set_str(body, ka, a) == 0 &&
+                     (!kb || sbx_json_set_str(body, kb, b) == 0) ? 0 : -ENOMEM;
+
+    if (rc == 0)
+        rc = sbx__e2b_envd_unary(e, s, rpc, body, &out, err);
+    else
+        sbx_err_set(err, rc, "e2b: out of memory");
+    sbx_json_free(body);
+    sbx_json_free(out);
+    return rc;
+}
+
 int sbx__e2b_upload(struct sbx__e2b *e, const char *id, const char *host_path,
                     const char *sandbox_path, unsigned mode, struct sbx_err *err)
 {
     struct sbx__e2b_sbx s = {0};
+    struct sbx_buf tmp = SBX_BUF_INIT;
     struct stat st;
+    unsigned char r[6];
     int fd, rc;
 
     fd = open(host_path, O_RDONLY | O_CLOEXEC);
@@ -107,20 +127,34 @@ int sbx__e2b_upload(struct sbx__e2b *e, const char *id, const char *host_path,
         close(fd);
         return sbx_err_set(err, -EINVAL, "e2b: upload: %s is not a regular file", host_path);
     }
+    /* Written next to its place, then moved there: a reader in the sandbox
+     * never sees half a file, and a failed upload leaves the old one. */
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r) ||
+        sbx_buf_addf(&tmp, "%s.sbx-%02x%02x%02x%02x%02x%02x", sandbox_path, r[0], r[1], r[2],
+                     r[3], r[4], r[5]) < 0) {
+        close(fd);
+        return sbx_err_set(err, -EIO, "e2b: upload: no temporary name for %s", sandbox_path);
+    }
     rc = sbx__e2b_sbx_load(e, id, false, &s, err);
     if (rc == 0) {
         sbx__e2b_keepalive(e, &s);
-        rc = sbx__e2b_upload_fd(e, &s, fd, (int64_t)st.st_size, sandbox_path, err);
+        rc = sbx__e2b_upload_fd(e, &s, fd, (int64_t)st.st_size, tmp.ptr, err);
     }
     /* /files writes 0644 (umask of envd's user); anything else is a chmod */
     if (rc == 0 && mode && (mode & 07777) != 0644) {
         char m[16];
-        const char *argv[] = {"chmod", m, "--", sandbox_path, NULL};
+        const char *argv[] = {"chmod", m, "--", tmp.ptr, NULL};
 
         snprintf(m, sizeof(m), "%o", mode & 07777);
         rc = sbx__e2b_run_ok(e, &s, argv, NULL, err);
     }
+    if (rc == 0)
+        rc = fs_call(e, &s, "filesystem.Filesystem/Move", "source", tmp.ptr, "destination",
+                     sandbox_path, err);
+    if (rc < 0 && rc != -EPIPE && s.id)
+        fs_call(e, &s, "filesystem.Filesystem/Remove", "path", tmp.ptr, NULL, NULL, NULL);
     close(fd);
+    sbx_buf_free(&tmp);
     sbx__e2b_sbx_release(&s);
     return rc;
 }
