@@ -384,6 +384,12 @@ def test_e2e_names_exec_cp_pause_rm(e2e, tmp_path):
     # found by name: the raw path (envd) and the session (sbx-server bootstrapped)
     r = e2e("exec", "--raw", "e2e-x", "--", "sh", "-c", "echo raw; exit 4")
     assert (r.returncode, r.stdout) == (4, "raw\n"), describe(r)
+    # stdin pumped through SendInput/CloseStdin; a timeout is envd's process lifetime
+    r = e2e("exec", "--raw", "e2e-x", "--", "cat", stdin="hello\nworld\n", check=0)
+    assert r.stdout == "hello\nworld\n"
+    r = e2e("exec", "--raw", "--json", "-t", "2s", "e2e-x", "--", "sleep", "30")
+    assert r.returncode == 124, describe(r)
+    assert json.loads(r.stdout)["timed_out"] is True
     # the session's server is this sandbox's own (a file only this sandbox has)
     e2e("exec", "--raw", "e2e-x", "--", "sh", "-c", f"echo {sid} > /tmp/e2e-marker", check=0)
     r = e2e("exec", "e2e-x", "--", "cat", "/tmp/e2e-marker", check=0)
