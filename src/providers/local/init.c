@@ -342,7 +342,10 @@ static void start_server(struct init *in)
         in->restart_at_ms = now_ms() + in->backoff_ms;
         return;
     }
-    pid = fork();
+    /* _Fork: the init is a copy of its creator, whose pthread_atfork
+     * handlers (libuv's, in a process with an event loop) would close
+     * descriptor numbers that mean other things here (the server socket). */
+    pid = _Fork();
     if (pid < 0) {
         close(out[0]);
         close(out[1]);
@@ -403,7 +406,7 @@ static void on_exec(struct init *in, size_t ci, const int *fds, int nfds)
         return;
     }
     sbx__env_merge(in->envp, sizeof(in->envp) / sizeof(in->envp[0]), c->env, m->env);
-    pid = fork();
+    pid = _Fork(); /* no atfork handlers of the creator (see start_server) */
     if (pid < 0) {
         send_reply(in, in->conns[ci].fd, SBX_CTL_ERR, errno, "exec: fork", NULL, 0);
         drop_conn(in, ci);
