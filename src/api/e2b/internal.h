@@ -27,6 +27,7 @@
 struct sbx_json;
 struct sbx_store;
 struct sbx_timer;
+struct sbx_e2b_proxy;
 
 #define SBX_E2B_ENVD_PORT 49983
 #define SBX_E2B_ID_LEN 20          /* [a-z0-9], as the platform's ids */
@@ -76,6 +77,7 @@ struct sbx_e2b_face {
     char **templates;              /* "name=image", NULL-terminated */
     struct sbx_e2b_sbx *sandboxes;
     struct sbx_timer *ttl_timer;   /* api.c: fires at the next end_ms */
+    struct sbx_e2b_proxy *proxy;   /* proxy.c: relays, port address cache */
     int port;
     bool closing;
 };
@@ -125,9 +127,14 @@ void sbx__e2b_persist_delete(struct sbx_e2b_face *f, const struct sbx_e2b_sbx *s
 
 /* ---- proxy.c ---------------------------------------------------------- */
 
-/* Forwards req to port of sandbox s (a user port, not envd). Answers req. */
+/* Forwards req to port of sandbox s (a user port, not envd). Answers req,
+ * or takes its connection over (face.c's headers callback sets req->hijack
+ * for user ports). */
 void sbx__e2b_proxy_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, int port,
                            struct sbx_http_req *req);
+/* Closes the relays, answers the requests still waiting, frees the cache.
+ * After the worker is freed (no lookup in flight). */
+void sbx__e2b_proxy_free(struct sbx_e2b_face *f);
 
 /* ---- envd_*.c --------------------------------------------------------- */
 
