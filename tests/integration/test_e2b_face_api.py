@@ -15,6 +15,7 @@ import urllib.parse
 import pytest
 
 from conftest_e2b import e2b_face, finish_face, start_face  # noqa: F401
+from conftest_local import require_sbx
 
 ID_RE = re.compile(r"^[a-z0-9]{20}$")
 RFC3339_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -113,6 +114,51 @@ def test_create_secure_and_private(e2b_face):
     assert d["lifecycle"]["onTimeout"] == "pause"
     assert d["allowInternetAccess"] is True
     assert e2b_face.kill(sb["sandboxID"]) == 204
+
+
+def test_create_refuses_what_it_cannot_enforce(e2b_face):
+    for body, needle in (({"network": {"denyOut": ["0.0.0.0/0"]}}, "network.denyOut"),
+                         ({"network": {"allowOut": ["example.com"]}}, "network.allowOut"),
+                         ({"autoResume": {"enabled": True}}, "auto-resume"),
+                         ({"volumeMounts": [{"name": "v", "path": "/v"}]}, "volume mounts")):
+        st, js, _, _ = e2b_face.request("POST", "/sandboxes", dict(body, templateID="base"))
+        assert_error(st, js, 400, needle, "not supported")
+    sb = e2b_face.create(network={"allowOut": [], "denyOut": []}, autoResume={"enabled": False},
+                         volumeMounts=[])
+    assert e2b_face.kill(sb["sandboxID"]) == 204
+
+
+def test_serve_usage(tmp_path):
+    face_bin = require_sbx()
+    env = dict(subprocess.os.environ, SBX_STATE_DIR=str(tmp_path))
+
+    def run(*args):
+        return subprocess.run([face_bin, "serve", *args], env=env, capture_output=True,
+                              text=True, timeout=30)
+
+    r = run("--help")
+    assert r.returncode == 0 and "sbx serve e2b" in r.stdout
+    for args, needle in ((("",), "unknown API"), ((), "missing the API"),
+                         (("nope",), "unknown API 'nope'"),
+                         (("e2b", "--port", "70000"), "--port"),
+                         (("e2b", "--port", "x"), "--port"),
+                         (("e2b", "--template", "noequals"), "--template"),
+                         (("e2b", "--template", "=img"), "--template"),
+                         (("e2b", "--api-key", ""), "--api-key"),
+                         (("e2b", "--bogus"), "--bogus"),
+                         (("e2b", "extra"), "unexpected argument 'extra'"),
+                         (("e2b", "--backend", "nope", "--port", "0"), "--backend")):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert needle in r.stderr, (args, r.stderr)
+        assert r.stdout == "", (args, r.stdout)
+    # a port in use: exit 3, said on stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        r = run("e2b", "--port", str(s.getsockname()[1]))
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert "address already in use" in r.stderr.lower(), r.stderr
 
 
 def test_create_without_internet(e2b_face):

@@ -799,7 +799,8 @@ static int host_resources(struct sbx_e2b_sbx *s)
 }
 
 /* The network object of NewSandbox: allowPublicTraffic is what matters
- * here (the egress rules cannot be enforced by every backend: refused). */
+ * here; egress rules cannot be enforced by every backend: refused (empty
+ * ones are fine). */
 static int parse_network(struct sbx_http_req *req, const struct sbx_json *o, bool *public_traffic)
 {
     const struct sbx_json *net, *v;
@@ -815,6 +816,24 @@ static int parse_network(struct sbx_http_req *req, const struct sbx_json *o, boo
         member(req, net, "network/", "egressProxy", K_OBJ, true, &v) < 0 ||
         member(req, net, "network/", "rules", K_OBJ, false, &v) < 0)
         return -1;
+    {
+        static const char *const unsupported[] = {"allowOut", "denyOut", "rules", "egressProxy",
+                                                  "maskRequestHost"};
+        size_t i;
+
+        for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+            v = sbx_json_get(net, unsupported[i]);
+            if (v && sbx_json_type(v) != SBX_JSON_NULL &&
+                !(sbx_json_type(v) == SBX_JSON_ARRAY && sbx_json_array_len(v) == 0) &&
+                !(sbx_json_type(v) == SBX_JSON_OBJECT && sbx_json_object_len(v) == 0)) {
+                sbx__e2b_respond_error(req, 400,
+                                       "network.%s is not supported by sbx serve e2b (egress "
+                                       "rules cannot be enforced on every backend)",
+                                       unsupported[i]);
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
