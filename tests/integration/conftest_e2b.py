@@ -166,6 +166,14 @@ def finish_face(face):
     assert left == [], f"sandboxes left behind in the backend: {left}"
 
 
+def discard_face(face, state):
+    """Last resort after a failure: kill the process, drop the state directory."""
+    if face.proc is not None:
+        face.proc.kill()
+        face.proc.wait()
+    shutil.rmtree(state, ignore_errors=True)
+
+
 @pytest.fixture
 def e2b_face():
     state = tempfile.mkdtemp(prefix="sbx-e2b-")
@@ -174,7 +182,4 @@ def e2b_face():
         yield face
         finish_face(face)
     finally:
-        if face.proc is not None:
-            face.proc.kill()
-            face.proc.wait()
-        shutil.rmtree(state, ignore_errors=True)
+        discard_face(face, state)

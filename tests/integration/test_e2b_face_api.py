@@ -5,7 +5,6 @@ request validator's messages, the edge proxy's 502 for a closed port)."""
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -14,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from conftest_e2b import e2b_face, finish_face, start_face  # noqa: F401
+from conftest_e2b import discard_face, e2b_face, finish_face, start_face  # noqa: F401
 from conftest_local import require_sbx
 
 ID_RE = re.compile(r"^[a-z0-9]{20}$")
@@ -519,10 +518,7 @@ def test_restart_keeps_sandboxes():
         assert face.kill(paused["sandboxID"]) == 204
         finish_face(face)
     finally:
-        if face.proc is not None:
-            face.proc.kill()
-            face.proc.wait()
-        shutil.rmtree(state, ignore_errors=True)
+        discard_face(face, state)
 
 
 # ---- the port proxy ----------------------------------------------------------------------------------

@@ -29,12 +29,10 @@
 /* The platform answers every sandbox with this (deprecated) client id. */
 #define CLIENT_ID "6532622b"
 #define DEFAULT_TIMEOUT_S 15
-#define REFRESH_DEFAULT_S 60
-#define LIST_LIMIT_MAX 100
 /* The longest the TTL timer sleeps at once, so that a changed wall clock is
  * noticed within this. */
 #define TTL_TICK_MAX_MS 60000
-#define VALIDATION "validation error: error in openapi3filter.RequestError: "
+#define VALIDATION SBX_E2B_VALIDATION
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -60,47 +58,15 @@ static void rfc3339(int64_t ms, char out[64])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-/* RFC 3339 date-time ("2024-01-02T03:04:05Z", fraction and offset allowed)
- * into ms since the epoch; -EINVAL when it is not one. */
-static int parse_rfc3339(const char *s, int64_t *ms)
+/* The live sandbox id names, or NULL after answering 404. */
+static struct sbx_e2b_sbx *lookup(struct sbx_e2b_face *f, struct sbx_http_req *req,
+                                  const char *id)
 {
-    struct tm tm;
-    int n = 0, frac_ms = 0, digits = 0, sign = 0, oh = 0, om = 0;
-    const char *p;
-    time_t t;
+    struct sbx_e2b_sbx *s = sbx__e2b_find(f, id);
 
-    memset(&tm, 0, sizeof(tm));
-    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n < 19)
-        return -EINVAL;
-    p = s + n;
-    if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                frac_ms = frac_ms * 10 + (*p - '0');
-        if (!digits)
-            return -EINVAL;
-        while (digits++ < 3)
-            frac_ms *= 10;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p == '-' ? -1 : 1;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6)
-            return -EINVAL;
-        p += 6;
-    } else {
-        return -EINVAL;
-    }
-    if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return -EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    t = timegm(&tm);
-    *ms = (int64_t)t * 1000 + frac_ms - (int64_t)sign * (oh * 3600 + om * 60) * 1000;
-    return 0;
+    if (!s)
+        not_found(req, id);
+    return s;
 }
 
 static struct sbx_e2b_sbx *find_any(struct sbx_e2b_face *f, const char *id)
@@ -435,7 +401,7 @@ static struct sbx_json *detail_json(const struct sbx_e2b_face *f, const struct s
     return o;
 }
 
-static struct sbx_json *listed_json(const struct sbx_e2b_sbx *s)
+struct sbx_json *sbx__e2b_listed_json(const struct sbx_e2b_sbx *s)
 {
     struct sbx_json *o = sbx_json_object_new();
 
@@ -446,8 +412,7 @@ static struct sbx_json *listed_json(const struct sbx_e2b_sbx *s)
     return o;
 }
 
-/* Answers status with o (taken; NULL = out of memory). */
-static int respond_take(struct sbx_http_req *req, int status, struct sbx_json *o,
+int sbx__e2b_respond_take(struct sbx_http_req *req, int status, struct sbx_json *o,
                         const char *extra_headers)
 {
     struct sbx_buf b = SBX_BUF_INIT;
@@ -617,7 +582,7 @@ static void done_create(struct job *j)
     sbx__e2b_add(f, s);
     sbx__e2b_ttl_rearm(f);
     if (j->req)
-        respond_take(j->req, 201, sandbox_json(f, s), NULL);
+        sbx__e2b_respond_take(j->req, 201, sandbox_json(f, s), NULL);
 }
 
 static void done_kill(struct job *j)
@@ -691,7 +656,7 @@ static void done_resume(struct job *j)
     sbx__e2b_persist_save(f, s);
     sbx__e2b_ttl_rearm(f);
     if (j->req)
-        respond_take(j->req, j->ok_status, sandbox_json(f, s), NULL);
+        sbx__e2b_respond_take(j->req, j->ok_status, sandbox_json(f, s), NULL);
 }
 
 static void job_done(void *ud)
@@ -735,30 +700,16 @@ static struct job *job_new(struct sbx_e2b_face *f, struct sbx_http_req *req, enu
     return j;
 }
 
-/* Starts killing s (state KILLING: invisible from now on). req may be NULL. */
-static int start_kill(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx_http_req *req)
+/* Starts killing (JOB_KILL: state KILLING, invisible from now on) or
+ * pausing (JOB_PAUSE: PAUSING) s; its envd state goes first. req may be NULL. */
+static int start_stop(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx_http_req *req,
+                      enum job_kind kind)
 {
-    struct job *j = job_new(f, req, JOB_KILL, s);
+    struct job *j = job_new(f, req, kind, s);
 
     if (!j)
         return req ? oom(req) : -ENOMEM;
-    s->state = SBX_E2B_KILLING;
-    sbx__e2b_envd_release(f, s);
-    if (job_submit(j) < 0) {
-        s->state = SBX_E2B_RUNNING;
-        job_free(j);
-        return -ESHUTDOWN;
-    }
-    return 0;
-}
-
-static int start_pause(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx_http_req *req)
-{
-    struct job *j = job_new(f, req, JOB_PAUSE, s);
-
-    if (!j)
-        return req ? oom(req) : -ENOMEM;
-    s->state = SBX_E2B_PAUSING;
+    s->state = kind == JOB_KILL ? SBX_E2B_KILLING : SBX_E2B_PAUSING;
     sbx__e2b_envd_release(f, s);
     if (job_submit(j) < 0) {
         s->state = SBX_E2B_RUNNING;
@@ -952,28 +903,24 @@ out:
 
 static void api_get(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id)
 {
-    struct sbx_e2b_sbx *s = sbx__e2b_find(f, id);
+    struct sbx_e2b_sbx *s = lookup(f, req, id);
 
-    if (!s) {
-        not_found(req, id);
+    if (!s)
         return;
-    }
-    respond_take(req, 200, detail_json(f, s), NULL);
+    sbx__e2b_respond_take(req, 200, detail_json(f, s), NULL);
 }
 
 static void api_kill(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id)
 {
-    struct sbx_e2b_sbx *s = sbx__e2b_find(f, id);
+    struct sbx_e2b_sbx *s = lookup(f, req, id);
 
-    if (!s) {
-        not_found(req, id);
+    if (!s)
         return;
-    }
     if (s->state == SBX_E2B_PAUSING) {
         sbx__e2b_respond_error(req, 409, "Sandbox \"%s\" is being paused", id);
         return;
     }
-    start_kill(f, s, req);
+    start_stop(f, s, req, JOB_KILL);
 }
 
 /* A body {"timeout": N} (required when `required`) into *timeout_s. */
@@ -1013,10 +960,12 @@ static void api_timeout(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
 static void api_refresh(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id)
 {
     struct sbx_e2b_sbx *s;
-    int64_t d = REFRESH_DEFAULT_S, end;
+    int64_t d = DEFAULT_TIMEOUT_S, end;
 
     if (timeout_body(req, false, "duration", 3600, &d) < 0)
         return;
+    if (d < DEFAULT_TIMEOUT_S)
+        d = DEFAULT_TIMEOUT_S; /* as the platform: never less than the default */
     s = sbx__e2b_find(f, id);
     if (!s || s->state != SBX_E2B_RUNNING) {
         not_found(req, id);
@@ -1044,11 +993,9 @@ static void api_pause(struct sbx_e2b_face *f, struct sbx_http_req *req, const ch
         return;
     }
     sbx_json_free(b.root);
-    s = sbx__e2b_find(f, id);
-    if (!s) {
-        not_found(req, id);
+    s = lookup(f, req, id);
+    if (!s)
         return;
-    }
     if (s->state == SBX_E2B_PAUSED) {
         sbx__e2b_respond_error(req, 409, "Error pausing sandbox - sandbox '%s' is already paused",
                                id);
@@ -1059,7 +1006,7 @@ static void api_pause(struct sbx_e2b_face *f, struct sbx_http_req *req, const ch
                                id);
         return;
     }
-    start_pause(f, s, req);
+    start_stop(f, s, req, JOB_PAUSE);
 }
 
 /* connect (deprecated = false) and resume (deprecated = true). */
@@ -1068,6 +1015,7 @@ static void api_connect(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
 {
     struct sbx_e2b_sbx *s;
     int64_t t = DEFAULT_TIMEOUT_S, end;
+    bool auto_pause = false, auto_pause_given = false;
     struct body b;
 
     if (parse_body(req, true, &b) < 0)
@@ -1076,20 +1024,14 @@ static void api_connect(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
         sbx_json_free(b.root);
         return;
     }
-    if (resume) {
-        const struct sbx_json *v;
-
-        if (member(req, b.root, "", "autoPause", K_BOOL, false, &v) < 0) {
-            sbx_json_free(b.root);
-            return;
-        }
-    }
-    sbx_json_free(b.root);
-    s = sbx__e2b_find(f, id);
-    if (!s) {
-        not_found(req, id);
+    if (resume && bool_member(req, b.root, "", "autoPause", &auto_pause, &auto_pause_given) < 0) {
+        sbx_json_free(b.root);
         return;
     }
+    sbx_json_free(b.root);
+    s = lookup(f, req, id);
+    if (!s)
+        return;
     if (s->state == SBX_E2B_PAUSING) {
         sbx__e2b_respond_error(req, 409, "Sandbox \"%s\" is being paused", id);
         return;
@@ -1106,290 +1048,12 @@ static void api_connect(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
             sbx__e2b_persist_save(f, s);
             sbx__e2b_ttl_rearm(f);
         }
-        respond_take(req, 200, sandbox_json(f, s), NULL);
+        sbx__e2b_respond_take(req, 200, sandbox_json(f, s), NULL);
         return;
     }
+    if (auto_pause_given)
+        s->auto_pause = auto_pause; /* the deprecated resume may change it */
     start_resume(f, s, req, t, 201);
-}
-
-/* ---- lists ------------------------------------------------------------------ */
-
-struct list_q {
-    struct sbx_json *metadata; /* filter: object of strings; NULL = none */
-    bool want_running, want_paused;
-    char *template_id;
-    int64_t started_after;     /* ms; INT64_MIN = none */
-    bool asc;
-    int64_t limit;
-    bool has_token;
-    int64_t tok_ms;            /* the next page starts at (tok_ms, tok_id) */
-    char tok_id[SBX_E2B_ID_LEN + 1];
-};
-
-static int query_error(struct sbx_http_req *req, const char *param, const char *what)
-{
-    return sbx__e2b_respond_error(req, 400, VALIDATION "parameter \"%s\" in query has an error: %s",
-                                  param, what);
-}
-
-/* metadata=k=v&k2=v2, each key and value percent-encoded (providers.md §1.4). */
-static int parse_metadata_filter(const char *q, struct sbx_json **out)
-{
-    struct sbx_json *o = sbx_json_object_new();
-    const char *p = q;
-
-    if (!o)
-        return -ENOMEM;
-    while (*p) {
-        const char *amp = strchr(p, '&');
-        const char *end = amp ? amp : p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        struct sbx_buf k = SBX_BUF_INIT, v = SBX_BUF_INIT;
-        int rc;
-
-        if (end == p) {
-            p = amp ? amp + 1 : end;
-            continue;
-        }
-        if (!eq) {
-            sbx_json_free(o);
-            return -EINVAL;
-        }
-        rc = sbx_http_decode(p, (size_t)(eq - p), true, &k);
-        if (rc == 0)
-            rc = sbx_http_decode(eq + 1, (size_t)(end - eq - 1), true, &v);
-        if (rc == 0 && k.len == 0)
-            rc = -EINVAL;
-        if (rc == 0)
-            rc = sbx_json_set_strn(o, k.ptr, v.ptr, v.len);
-        sbx_buf_free(&k);
-        sbx_buf_free(&v);
-        if (rc < 0) {
-            sbx_json_free(o);
-            return rc;
-        }
-        p = amp ? amp + 1 : end;
-    }
-    *out = o;
-    return 0;
-}
-
-/* Reads the query of a list; answers 400 and returns -1 on a bad one. */
-static int parse_list_query(struct sbx_http_req *req, bool v2, struct list_q *q)
-{
-    struct sbx_buf v = SBX_BUF_INIT;
-    int rc;
-
-    memset(q, 0, sizeof(*q));
-    q->want_running = true;
-    q->want_paused = v2;
-    q->started_after = INT64_MIN;
-    q->limit = LIST_LIMIT_MAX;
-    rc = sbx_http_query_get(req->query, "metadata", &v);
-    if (rc < 0 || (rc == 1 && parse_metadata_filter(v.ptr, &q->metadata) < 0)) {
-        sbx__e2b_respond_error(req, 400, "Error when parsing metadata: %s",
-                               "the value must be a query string of url-encoded key=value pairs");
-        goto fail;
-    }
-    if (!v2)
-        goto ok;
-    sbx_buf_reset(&v);
-    rc = sbx_http_query_get(req->query, "state", &v);
-    if (rc == 1) {
-        char *save = NULL, *tok;
-
-        q->want_running = q->want_paused = false;
-        for (tok = strtok_r(v.ptr, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            if (strcmp(tok, "running") == 0) {
-                q->want_running = true;
-            } else if (strcmp(tok, "paused") == 0) {
-                q->want_paused = true;
-            } else {
-                char what[160];
-
-                snprintf(what, sizeof(what), "value is not one of the allowed values [\"running\",\"paused\"]: \"%.60s\"", tok);
-                query_error(req, "state", what);
-                goto fail;
-            }
-        }
-        if (!q->want_running && !q->want_paused)
-            q->want_running = q->want_paused = true;
-    } else if (rc < 0) {
-        query_error(req, "state", "malformed percent-encoding");
-        goto fail;
-    }
-    sbx_buf_reset(&v);
-    rc = sbx_http_query_get(req->query, "template", &v);
-    if (rc == 1 && !(q->template_id = strdup(v.ptr))) {
-        oom(req);
-        goto fail;
-    }
-    sbx_buf_reset(&v);
-    rc = sbx_http_query_get(req->query, "startedAfter", &v);
-    if (rc == 1 && parse_rfc3339(v.ptr, &q->started_after) < 0) {
-        query_error(req, "startedAfter", "string doesn't match the format \"date-time\"");
-        goto fail;
-    }
-    sbx_buf_reset(&v);
-    rc = sbx_http_query_get(req->query, "order", &v);
-    if (rc == 1) {
-        if (strcmp(v.ptr, "asc") == 0) {
-            q->asc = true;
-        } else if (strcmp(v.ptr, "desc") != 0) {
-            query_error(req, "order", "value is not one of the allowed values [\"asc\",\"desc\"]");
-            goto fail;
-        }
-    }
-    sbx_buf_reset(&v);
-    rc = sbx_http_query_get(req->query, "limit", &v);
-    if (rc == 1) {
-        char *end;
-        long long n = strtoll(v.ptr, &end, 10);
-
-        if (!v.len || *end) {
-            query_error(req, "limit", "value must be an integer");
-            goto fail;
-        }
-        if (n < 1 || n > LIST_LIMIT_MAX) {
-            query_error(req, "limit", n < 1 ? "number must be at least 1"
-                                             : "number must be at most 100");
-            goto fail;
-        }
-        q->limit = n;
-    }
-    sbx_buf_reset(&v);
-    rc = sbx_http_query_get(req->query, "nextToken", &v);
-    if (rc == 1) {
-        char *end;
-        long long ms = strtoll(v.ptr, &end, 10);
-        size_t idlen = *end == '.' ? strlen(end + 1) : 0;
-
-        if (end == v.ptr || *end != '.' || idlen == 0 || idlen > SBX_E2B_ID_LEN) {
-            sbx__e2b_respond_error(req, 400, "Invalid next token");
-            goto fail;
-        }
-        q->has_token = true;
-        q->tok_ms = ms;
-        memcpy(q->tok_id, end + 1, idlen + 1);
-    }
-ok:
-    sbx_buf_free(&v);
-    return 0;
-fail:
-    sbx_buf_free(&v);
-    sbx_json_free(q->metadata);
-    free(q->template_id);
-    q->metadata = NULL;
-    q->template_id = NULL;
-    return -1;
-}
-
-static bool list_match(const struct list_q *q, const struct sbx_e2b_sbx *s)
-{
-    size_t i, n;
-
-    if (s->state == SBX_E2B_KILLING)
-        return false;
-    if (s->state == SBX_E2B_RUNNING ? !q->want_running : !q->want_paused)
-        return false;
-    if (q->template_id && strcmp(q->template_id, s->template_id) != 0)
-        return false;
-    if (q->started_after != INT64_MIN && s->started_ms < q->started_after)
-        return false;
-    n = q->metadata ? sbx_json_object_len(q->metadata) : 0;
-    for (i = 0; i < n; i++) {
-        const char *k;
-        struct sbx_json *want;
-        const struct sbx_json *have;
-
-        sbx_json_object_at(q->metadata, i, &k, &want);
-        have = sbx_json_get(s->metadata, k);
-        if (!have || strcmp(sbx_json_str(have), sbx_json_str(want)) != 0)
-            return false;
-    }
-    return true;
-}
-
-/* Sort key order: (started_ms, id), ascending or descending. */
-static int cmp_key(int64_t ams, const char *aid, int64_t bms, const char *bid)
-{
-    if (ams != bms)
-        return ams < bms ? -1 : 1;
-    return strcmp(aid, bid);
-}
-
-static const struct list_q *sort_q;
-
-static int cmp_sbx(const void *a, const void *b)
-{
-    const struct sbx_e2b_sbx *x = *(struct sbx_e2b_sbx *const *)a;
-    const struct sbx_e2b_sbx *y = *(struct sbx_e2b_sbx *const *)b;
-    int c = cmp_key(x->started_ms, x->id, y->started_ms, y->id);
-
-    return sort_q->asc ? c : -c;
-}
-
-static void api_list(struct sbx_e2b_face *f, struct sbx_http_req *req, bool v2)
-{
-    struct list_q q;
-    struct sbx_e2b_sbx *s, **v = NULL;
-    struct sbx_json *arr = NULL;
-    struct sbx_buf hdr = SBX_BUF_INIT;
-    size_t n = 0, cap = 0, i, start = 0, total_running = 0, out = 0;
-
-    if (parse_list_query(req, v2, &q) < 0)
-        return;
-    for (s = f->sandboxes; s; s = s->next) {
-        if (!list_match(&q, s))
-            continue;
-        if (n == cap) {
-            struct sbx_e2b_sbx **nv = realloc(v, (cap ? cap * 2 : 16) * sizeof(*v));
-
-            if (!nv)
-                goto nomem;
-            v = nv;
-            cap = cap ? cap * 2 : 16;
-        }
-        v[n++] = s;
-        if (s->state == SBX_E2B_RUNNING)
-            total_running++;
-    }
-    sort_q = &q;
-    if (n)
-        qsort(v, n, sizeof(*v), cmp_sbx);
-    if (q.has_token) {
-        /* the first entry at or after the token in the list's order */
-        while (start < n) {
-            int c = cmp_key(v[start]->started_ms, v[start]->id, q.tok_ms, q.tok_id);
-
-            if (q.asc ? c >= 0 : c <= 0)
-                break;
-            start++;
-        }
-    }
-    arr = sbx_json_array_new();
-    if (!arr)
-        goto nomem;
-    for (i = start; i < n && (!v2 || (int64_t)out < q.limit); i++, out++)
-        if (sbx_json_append_take(arr, listed_json(v[i])) < 0)
-            goto nomem;
-    if (v2 && i < n &&
-        sbx_buf_addf(&hdr, "X-Next-Token: %lld.%s\r\n", (long long)v[i]->started_ms, v[i]->id) < 0)
-        goto nomem;
-    if (v2 && q.want_running &&
-        sbx_buf_addf(&hdr, "X-Total-Running: %zu\r\n", total_running) < 0)
-        goto nomem;
-    respond_take(req, 200, arr, hdr.len ? hdr.ptr : NULL);
-    arr = NULL;
-    goto out;
-nomem:
-    oom(req);
-out:
-    sbx_json_free(arr);
-    sbx_buf_free(&hdr);
-    free(v);
-    sbx_json_free(q.metadata);
-    free(q.template_id);
 }
 
 /* ---- routing and auth -------------------------------------------------------- */
@@ -1443,7 +1107,7 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
         if (req->method == SBX_HTTP_POST)
             api_create(f, req);
         else
-            api_list(f, req, v2);
+            sbx__e2b_api_list(f, req, v2);
         return;
     }
     if (strncmp(path, "/sandboxes/", 11) == 0 && path[11]) {
@@ -1509,10 +1173,7 @@ static void on_ttl(struct sbx_timer *t, void *ud)
             continue;
         sbx_log(SBX_LOG_INFO, "serve e2b: sandbox %s timed out: %s", s->id,
                 s->auto_pause ? "pausing" : "killing");
-        if (s->auto_pause)
-            start_pause(f, s, NULL);
-        else
-            start_kill(f, s, NULL);
+        start_stop(f, s, NULL, s->auto_pause ? JOB_PAUSE : JOB_KILL);
     }
     sbx__e2b_ttl_rearm(f);
 }

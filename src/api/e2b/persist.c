@@ -147,7 +147,7 @@ static struct sbx_e2b_sbx *record_of(const struct sbx_store_row *row)
         sbx_json_free(o);
         return NULL;
     }
-    strcpy(s->id, row->id);
+    memcpy(s->id, row->id, strlen(row->id) + 1);
     s->backend_id = dup_opt(o, "backend_id");
     s->template_id = dup_opt(o, "template_id");
     s->alias = dup_opt(o, "alias");

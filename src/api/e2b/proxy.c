@@ -273,6 +273,32 @@ static void pending_free(struct pending *p)
     free(p);
 }
 
+/* Answers p's request with an error and forgets p. */
+static void pending_fail(struct pending *p, int status, const char *fmt, const char *a)
+    __attribute__((format(printf, 3, 0)));
+
+static void pending_fail(struct pending *p, int status, const char *fmt, const char *a)
+{
+    sbx__e2b_respond_error(p->req, status, fmt, a);
+    p->req = NULL;
+    pending_free(p);
+}
+
+/* ECONNREFUSED is the edge's 502 for a closed port; others say why. */
+static void unreachable(struct pending *p, int e)
+{
+    if (e == ECONNREFUSED) {
+        port_closed(p->req, p->id, p->port);
+        p->req = NULL;
+        pending_free(p);
+        return;
+    }
+    sbx__e2b_respond_error(p->req, 502, "cannot reach port %d of sandbox %s: %s", p->port, p->id,
+                           strerror(e));
+    p->req = NULL;
+    pending_free(p);
+}
+
 static void connected(struct pending *p)
 {
     struct sbx_e2b_face *f = p->f;
@@ -312,13 +338,7 @@ static void on_connect(struct sbx_watch *w, int events, void *ud)
     if (soerr == EINPROGRESS || soerr == EALREADY)
         return;
     if (soerr) {
-        if (soerr == ECONNREFUSED)
-            port_closed(p->req, p->id, p->port);
-        else
-            sbx__e2b_respond_error(p->req, 502, "cannot reach port %d of sandbox %s: %s",
-                                   p->port, p->id, strerror(soerr));
-        p->req = NULL;
-        pending_free(p);
+        unreachable(p, soerr);
         return;
     }
     connected(p);
@@ -331,30 +351,17 @@ static void connect_start(struct pending *p, const struct cache_ent *e)
 
     p->fd = socket(e->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) {
-        sbx__e2b_respond_error(p->req, 502, "proxy: socket: %s", strerror(errno));
-        p->req = NULL;
-        pending_free(p);
+        pending_fail(p, 502, "proxy: socket: %s", strerror(errno));
         return;
     }
     setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(p->fd, (const struct sockaddr *)&e->addr, e->alen) < 0 && errno != EINPROGRESS) {
-        int e2 = errno;
-
-        if (e2 == ECONNREFUSED)
-            port_closed(p->req, p->id, p->port);
-        else
-            sbx__e2b_respond_error(p->req, 502, "cannot reach port %d of sandbox %s: %s",
-                                   p->port, p->id, strerror(e2));
-        p->req = NULL;
-        pending_free(p);
+        unreachable(p, errno);
         return;
     }
     p->w = sbx_watch_new(p->f->loop, p->fd, SBX_WATCH_WRITE, on_connect, p, &err);
-    if (!p->w) {
-        sbx__e2b_respond_error(p->req, 502, "proxy: %s", err.msg);
-        p->req = NULL;
-        pending_free(p);
-    }
+    if (!p->w)
+        pending_fail(p, 502, "proxy: %s", err.msg);
 }
 
 /* ---- the lookup (worker) ------------------------------------------------------------ */
@@ -455,10 +462,7 @@ static void lookup_done(void *ud)
         goto out;
     }
     if (l->rc < 0) {
-        sbx__e2b_respond_error(p->req, 502, "cannot reach port %d of sandbox %s: %s", p->port,
-                               p->id, l->err.msg);
-        p->req = NULL;
-        pending_free(p);
+        pending_fail(p, 502, "cannot reach this port of the sandbox: %s", l->err.msg);
         goto out;
     }
     e = cache_find(f, p->id, p->port);
@@ -563,9 +567,7 @@ void sbx__e2b_proxy_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, int po
     p->next = f->proxy->pending;
     f->proxy->pending = p;
     if (build_head(req, port, &p->head) < 0) {
-        sbx__e2b_respond_error(req, 500, "out of memory");
-        p->req = NULL;
-        pending_free(p);
+        pending_fail(p, 500, "%s", "out of memory");
         return;
     }
     e = cache_find(f, s->id, port);
@@ -576,9 +578,7 @@ void sbx__e2b_proxy_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, int po
     l = calloc(1, sizeof(*l));
     if (!l || !(l->backend_id = strdup(s->backend_id))) {
         free(l);
-        sbx__e2b_respond_error(req, 500, "out of memory");
-        p->req = NULL;
-        pending_free(p);
+        pending_fail(p, 500, "%s", "out of memory");
         return;
     }
     l->p = p;
@@ -586,9 +586,7 @@ void sbx__e2b_proxy_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, int po
     if (sbx_api_worker_submit(f->worker, lookup_run, lookup_done, l, &err) < 0) {
         free(l->backend_id);
         free(l);
-        sbx__e2b_respond_error(req, 503, "the face is shutting down");
-        p->req = NULL;
-        pending_free(p);
+        pending_fail(p, 503, "%s", "the face is shutting down");
     }
 }
 
