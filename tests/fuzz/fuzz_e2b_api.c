@@ -1,5 +1,5 @@
 /* libFuzzer target for src/api/e2b/api.c, the control plane of `sbx serve e2b`:
- * the request-body checks (NewSandbox, timeout, connect, pause, refresh), the
+ * the request-body checks (NewSandbox[V2], timeout, connect, pause, refresh), the
  * list query (metadata filter, state, limit, nextToken, startedAfter, order)
  * and the routing. The input is: one byte choosing the route, then the query
  * string up to the first newline, then the body. The face has no sandbox and
@@ -32,6 +32,8 @@ static const struct {
     {SBX_HTTP_DELETE, "DELETE", "/sandboxes/abc"},
     {SBX_HTTP_PUT, "PUT", "/sandboxes/"},
     {SBX_HTTP_GET, "GET", "/health"},
+    {SBX_HTTP_POST, "POST", "/v2/sandboxes"},
+    {SBX_HTTP_POST, "POST", "/v2/sandboxes/abc/connect"},
 };
 
 static struct sbx_e2b_face face;

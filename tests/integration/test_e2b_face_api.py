@@ -246,14 +246,19 @@ def test_routes(e2b_face):
     assert_error(st, js, 405)
     st, js, _, _ = e2b_face.request("GET", "/sandboxes/abc/pause")
     assert_error(st, js, 405)
-    st, js, _, _ = e2b_face.request("POST", "/v2/sandboxes")
+    st, js, _, _ = e2b_face.request("DELETE", "/v2/sandboxes")
     assert_error(st, js, 405)
+    st, js, _, _ = e2b_face.request("GET", "/v2/sandboxes/abc/connect")
+    assert_error(st, js, 405)
+    st, js, _, _ = e2b_face.request("POST", "/v2/sandboxes/abc/pause")
+    assert_error(st, js, 404)
     st, js, _, _ = e2b_face.request("PATCH", "/sandboxes/abc")
     assert_error(st, js, 405)
     for method, path, body in (("POST", "/sandboxes/zzz/timeout", {"timeout": 5}),
                                ("POST", "/sandboxes/zzz/pause", None),
                                ("POST", "/sandboxes/zzz/connect", {"timeout": 5}),
                                ("POST", "/sandboxes/zzz/resume", {"timeout": 5}),
+                               ("POST", "/v2/sandboxes/zzz/connect", None),
                                ("POST", "/sandboxes/zzz/refreshes", {"duration": 5}),
                                ("GET", "/sandboxes/zzz", None),
                                ("DELETE", "/sandboxes/zzz", None)):
@@ -468,6 +473,31 @@ def test_pause_and_connect(e2b_face):
     assert e2b_face.request("POST", f"/sandboxes/{sid}/pause")[0] == 204
     assert e2b_face.kill(sid) == 204
     assert e2b_face.backend_sandboxes() == []
+
+
+def test_v2_create_and_connect(e2b_face):
+    # what the SDKs (e2b@2.51.0) send: POST /v2/sandboxes (NewSandboxV2, always secured) and
+    # POST /v2/sandboxes/{id}/connect (an optional ConnectSandboxV2)
+    st, sb, _, raw = e2b_face.request("POST", "/v2/sandboxes",
+                                      {"templateID": "base", "timeout": 300,
+                                       "metadata": {"m": "1"}, "envVars": {"A": "b"},
+                                       "allow_internet_access": True})
+    assert st == 201, raw
+    assert SANDBOX_REQUIRED <= set(sb) <= SANDBOX_FIELDS, sb
+    assert re.match(r"^[0-9a-f]{32,}$", sb["envdAccessToken"]), sb
+    sid = sb["sandboxID"]
+    st, js, _, raw = e2b_face.request("POST", f"/v2/sandboxes/{sid}/connect")
+    assert st == 200 and js["sandboxID"] == sid and js["envdAccessToken"] == sb["envdAccessToken"]
+    st, js, _, _ = e2b_face.request("POST", f"/v2/sandboxes/{sid}/connect", {"timeout": "x"})
+    assert_error(st, js, 400, "value must be an integer")
+    assert e2b_face.request("POST", f"/sandboxes/{sid}/pause")[0] == 204
+    st, js, _, raw = e2b_face.request("POST", f"/v2/sandboxes/{sid}/connect",
+                                      {"timeout": 60, "memory": True})
+    assert st == 201, raw
+    assert e2b_face.request("GET", f"/sandboxes/{sid}")[1]["state"] == "running"
+    st, js, _, _ = e2b_face.request("POST", "/v2/sandboxes", {"timeout": 5})
+    assert_error(st, js, 400, 'property "templateID" is missing')
+    assert e2b_face.kill(sid) == 204
 
 
 def test_connect_extends_only(e2b_face):

@@ -788,7 +788,9 @@ static int parse_network(struct sbx_http_req *req, const struct sbx_json *o, boo
     return 0;
 }
 
-static void api_create(struct sbx_e2b_face *f, struct sbx_http_req *req)
+/* POST /sandboxes (NewSandbox) and POST /v2/sandboxes (NewSandboxV2, what
+ * the SDKs send: no `secure`, the sandbox is always secured). */
+static void api_create(struct sbx_e2b_face *f, struct sbx_http_req *req, bool v2)
 {
     struct body b;
     const struct sbx_json *tmpl, *v;
@@ -796,7 +798,7 @@ static void api_create(struct sbx_e2b_face *f, struct sbx_http_req *req)
     struct sbx_e2b_sbx *s = NULL;
     struct job *j = NULL;
     int64_t timeout_s = DEFAULT_TIMEOUT_S;
-    bool secure = false, internet = true, public_traffic = true, auto_pause = false, dummy;
+    bool secure = v2, internet = true, public_traffic = true, auto_pause = false, dummy;
     size_t i, n;
 
     if (parse_body(req, true, &b) < 0)
@@ -810,7 +812,7 @@ static void api_create(struct sbx_e2b_face *f, struct sbx_http_req *req)
     if (int_member(req, b.root, "timeout", 0, INT32_MAX, false, &timeout_s) < 0 ||
         bool_member(req, b.root, "", "autoPause", &auto_pause, NULL) < 0 ||
         bool_member(req, b.root, "", "autoPauseMemory", &dummy, NULL) < 0 ||
-        bool_member(req, b.root, "", "secure", &secure, NULL) < 0 ||
+        (!v2 && bool_member(req, b.root, "", "secure", &secure, NULL) < 0) ||
         bool_member(req, b.root, "", "allow_internet_access", &internet, NULL) < 0 ||
         parse_network(req, b.root, &public_traffic) < 0 ||
         member(req, b.root, "", "mcp", K_OBJ, true, &v) < 0 ||
@@ -1009,22 +1011,26 @@ static void api_pause(struct sbx_e2b_face *f, struct sbx_http_req *req, const ch
     start_stop(f, s, req, JOB_PAUSE);
 }
 
-/* connect (deprecated = false) and resume (deprecated = true). */
+enum connect_kind {
+    CONNECT,    /* POST /sandboxes/{id}/connect: ConnectSandbox, timeout required */
+    CONNECT_V2, /* POST /v2/sandboxes/{id}/connect: optional ConnectSandboxV2 */
+    RESUME,     /* POST /sandboxes/{id}/resume (deprecated): ResumedSandbox */
+};
+
 static void api_connect(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id,
-                        bool resume)
+                        enum connect_kind kind)
 {
     struct sbx_e2b_sbx *s;
     int64_t t = DEFAULT_TIMEOUT_S, end;
-    bool auto_pause = false, auto_pause_given = false;
+    bool auto_pause = false, auto_pause_given = false, resume = kind == RESUME, mem = true;
     struct body b;
 
-    if (parse_body(req, true, &b) < 0)
+    if (parse_body(req, kind != CONNECT_V2, &b) < 0)
         return;
-    if (int_member(req, b.root, "timeout", 0, INT32_MAX, !resume, &t) < 0) {
-        sbx_json_free(b.root);
-        return;
-    }
-    if (resume && bool_member(req, b.root, "", "autoPause", &auto_pause, &auto_pause_given) < 0) {
+    if (b.root && (int_member(req, b.root, "timeout", 0, INT32_MAX, kind == CONNECT, &t) < 0 ||
+                   (resume && bool_member(req, b.root, "", "autoPause", &auto_pause,
+                                          &auto_pause_given) < 0) ||
+                   (kind == CONNECT_V2 && bool_member(req, b.root, "", "memory", &mem, NULL) < 0))) {
         sbx_json_free(b.root);
         return;
     }
@@ -1099,15 +1105,28 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
     if (strcmp(path, "/sandboxes") == 0 || strcmp(path, "/v2/sandboxes") == 0) {
         bool v2 = path[1] == 'v';
 
-        if (v2 ? !method_is(req, SBX_HTTP_GET)
-               : req->method != SBX_HTTP_GET && !method_is(req, SBX_HTTP_POST))
+        if (req->method != SBX_HTTP_GET && !method_is(req, SBX_HTTP_POST))
             return;
         if (!authorized(f, req))
             return;
         if (req->method == SBX_HTTP_POST)
-            api_create(f, req);
+            api_create(f, req, v2);
         else
             sbx__e2b_api_list(f, req, v2);
+        return;
+    }
+    if (strncmp(path, "/v2/sandboxes/", 14) == 0) {
+        const char *rest = path + 14, *slash = strchr(rest, '/');
+
+        if (slash && slash > rest && (size_t)(slash - rest) < sizeof(id) &&
+            strcmp(slash, "/connect") == 0) {
+            memcpy(id, rest, (size_t)(slash - rest));
+            id[slash - rest] = '\0';
+            if (method_is(req, SBX_HTTP_POST) && authorized(f, req))
+                api_connect(f, req, id, CONNECT_V2);
+            return;
+        }
+        sbx__e2b_respond_error(req, 404, "no matching operation was found");
         return;
     }
     if (strncmp(path, "/sandboxes/", 11) == 0 && path[11]) {
@@ -1152,8 +1171,8 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
         switch (i) {
         case 0: api_timeout(f, req, id); break;
         case 1: api_pause(f, req, id); break;
-        case 2: api_connect(f, req, id, false); break;
-        case 3: api_connect(f, req, id, true); break;
+        case 2: api_connect(f, req, id, CONNECT); break;
+        case 3: api_connect(f, req, id, RESUME); break;
         default: api_refresh(f, req, id); break;
         }
     }
