@@ -500,6 +500,30 @@ def test_v2_create_and_connect(e2b_face):
     assert e2b_face.kill(sid) == 204
 
 
+def test_network_update_and_unavailable_routes(e2b_face):
+    sb = e2b_face.create()
+    sid = sb["sandboxID"]
+    for body in ({}, {"allowOut": [], "denyOut": []}, {"allow_internet_access": True}):
+        st, _, _, raw = e2b_face.request("PUT", f"/sandboxes/{sid}/network", body)
+        assert st == 204, (body, raw)
+    st, js, _, _ = e2b_face.request("PUT", f"/sandboxes/{sid}/network", {"denyOut": ["1.1.1.1"]})
+    assert_error(st, js, 400, "denyOut", "not supported")
+    st, js, _, _ = e2b_face.request("PUT", f"/sandboxes/{sid}/network",
+                                    {"allow_internet_access": False})
+    assert_error(st, js, 400, "allow_internet_access")
+    st, js, _, _ = e2b_face.request("PUT", f"/sandboxes/{sid}/network", {"allowOut": "x"})
+    assert_error(st, js, 400, "value must be an array")
+    st, js, _, _ = e2b_face.request("PUT", "/sandboxes/zzz/network", {})
+    assert_error(st, js, 404, not_found_msg("zzz"))
+    for method, action in (("GET", "metrics"), ("GET", "logs"), ("POST", "snapshots"),
+                           ("POST", "fork")):
+        st, js, _, _ = e2b_face.request(method, f"/sandboxes/{sid}/{action}")
+        assert_error(st, js, 501, action)
+    st, js, _, _ = e2b_face.request("POST", f"/sandboxes/{sid}/metrics")
+    assert_error(st, js, 405)
+    assert e2b_face.kill(sid) == 204
+
+
 def test_connect_extends_only(e2b_face):
     sb = e2b_face.create(timeout=3600)
     sid = sb["sandboxID"]

@@ -982,6 +982,54 @@ static void api_refresh(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
     respond_204(req);
 }
 
+/* PUT /sandboxes/{id}/network (SandboxNetworkUpdateConfig): the egress rules
+ * cannot be enforced (refused unless empty, which clears nothing), and the
+ * backend's network is fixed at creation (a change of
+ * allow_internet_access is refused). */
+static void api_network(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id)
+{
+    static const char *const rules[] = {"allowOut", "denyOut", "rules", "egressProxy"};
+    struct sbx_e2b_sbx *s;
+    const struct sbx_json *v;
+    bool internet, given = false;
+    struct body b;
+    size_t i;
+
+    if (parse_body(req, true, &b) < 0)
+        return;
+    if (string_array(req, b.root, "", "allowOut") < 0 ||
+        string_array(req, b.root, "", "denyOut") < 0 ||
+        member(req, b.root, "", "rules", K_OBJ, false, &v) < 0 ||
+        member(req, b.root, "", "egressProxy", K_OBJ, true, &v) < 0 ||
+        bool_member(req, b.root, "", "allow_internet_access", &internet, &given) < 0)
+        goto out;
+    for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        v = sbx_json_get(b.root, rules[i]);
+        if (v && sbx_json_type(v) != SBX_JSON_NULL &&
+            (sbx_json_type(v) == SBX_JSON_ARRAY ? sbx_json_array_len(v)
+                                                 : sbx_json_object_len(v)) > 0) {
+            sbx__e2b_respond_error(req, 400, "%s is not supported by sbx serve e2b", rules[i]);
+            goto out;
+        }
+    }
+    s = lookup(f, req, id);
+    if (!s)
+        goto out;
+    if (s->state != SBX_E2B_RUNNING) {
+        sbx__e2b_respond_error(req, 409, "Sandbox \"%s\" is not running", id);
+        goto out;
+    }
+    if (given && internet != s->allow_internet) {
+        sbx__e2b_respond_error(req, 400,
+                               "changing allow_internet_access of a running sandbox is not "
+                               "supported by sbx serve e2b");
+        goto out;
+    }
+    respond_204(req);
+out:
+    sbx_json_free(b.root);
+}
+
 static void api_pause(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id)
 {
     struct sbx_e2b_sbx *s;
@@ -1155,8 +1203,12 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
         return;
     }
     {
-        static const char *const actions[] = {"timeout", "pause", "connect", "resume",
-                                              "refreshes"};
+        static const char *const actions[] = {"timeout", "pause",   "connect", "resume",
+                                              "refreshes", "network", "metrics", "logs",
+                                              "snapshots", "fork"};
+        static const enum sbx_http_method methods[] = {
+            SBX_HTTP_POST, SBX_HTTP_POST, SBX_HTTP_POST, SBX_HTTP_POST, SBX_HTTP_POST,
+            SBX_HTTP_PUT,  SBX_HTTP_GET,  SBX_HTTP_GET,  SBX_HTTP_POST, SBX_HTTP_POST};
         size_t i;
 
         for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
@@ -1166,14 +1218,21 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
             sbx__e2b_respond_error(req, 404, "no matching operation was found");
             return;
         }
-        if (!method_is(req, SBX_HTTP_POST) || !authorized(f, req))
+        if (!method_is(req, methods[i]) || !authorized(f, req))
             return;
+        if (i > 5) {
+            /* in the spec, not something a face over another provider has */
+            sbx__e2b_respond_error(req, 501, "sandbox %s are not available from sbx serve e2b",
+                                   actions[i]);
+            return;
+        }
         switch (i) {
         case 0: api_timeout(f, req, id); break;
         case 1: api_pause(f, req, id); break;
         case 2: api_connect(f, req, id, CONNECT); break;
         case 3: api_connect(f, req, id, RESUME); break;
-        default: api_refresh(f, req, id); break;
+        case 4: api_refresh(f, req, id); break;
+        default: api_network(f, req, id); break;
         }
     }
 }
