@@ -51,9 +51,7 @@ static int serve_opt(void *ud, int id, const char *arg, struct sbx_err *err)
     if (sbx_cli_common_opt(o->c, &o->help, id, arg) == 0)
         return 0;
     switch (id) {
-    case OPT_HOST:
-        o->host = arg;
-        return 0;
+    case OPT_HOST: o->host = arg; return 0;
     case OPT_PORT:
         if (sbx_cli_parse_int(arg, 0, 65535, &o->port, err) < 0)
             return sbx_err_set(err, -EINVAL, "--port: %s", err->msg);
@@ -78,8 +76,7 @@ static int serve_opt(void *ud, int id, const char *arg, struct sbx_err *err)
         if (!eq || eq == arg || !eq[1])
             return sbx_err_set(err, -EINVAL, "--template: expected NAME=IMAGE, got '%s'", arg);
         return sbx_cli_strv_push(&o->templates, arg);
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -151,8 +148,7 @@ static int serve_main(struct sbx_cli *c, int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.c = c;
     o.port = 3000;
-    rc = sbx_cli_parse_cmd(c, &sbx_cmd_serve, argc, argv, opts, -1, serve_opt, &o, &o.help,
-                           &args);
+    rc = sbx_cli_parse_cmd(c, &sbx_cmd_serve, argc, argv, opts, -1, serve_opt, &o, &o.help, &args);
     if (rc >= 0)
         goto out;
     if (args.n_pos == 0) {

@@ -38,8 +38,8 @@
 
 static int not_found(struct sbx_http_req *req, const char *id)
 {
-    return sbx__e2b_respond_error(req, 404, "Sandbox \"%s\" doesn't exist or you don't have access to it",
-                                  id);
+    return sbx__e2b_respond_error(
+        req, 404, "Sandbox \"%s\" doesn't exist or you don't have access to it", id);
 }
 
 static int oom(struct sbx_http_req *req)
@@ -59,8 +59,7 @@ static void rfc3339(int64_t ms, char out[64])
 }
 
 /* The live sandbox id names, or NULL after answering 404. */
-static struct sbx_e2b_sbx *lookup(struct sbx_e2b_face *f, struct sbx_http_req *req,
-                                  const char *id)
+static struct sbx_e2b_sbx *lookup(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id)
 {
     struct sbx_e2b_sbx *s = sbx__e2b_find(f, id);
 
@@ -108,14 +107,15 @@ static int parse_body(struct sbx_http_req *req, bool required, struct body *b)
     if (req->body.len == 0) {
         if (!required)
             return 0;
-        sbx__e2b_respond_error(req, 400, VALIDATION "request body has an error: value is required but missing");
+        sbx__e2b_respond_error(
+            req, 400, VALIDATION "request body has an error: value is required but missing");
         return -1;
     }
     b->root = sbx_json_parse(req->body.ptr, req->body.len, &err);
     if (!b->root) {
-        sbx__e2b_respond_error(req, 400,
-                               VALIDATION "request body has an error: failed to decode request body: %s",
-                               err.msg);
+        sbx__e2b_respond_error(
+            req, 400, VALIDATION "request body has an error: failed to decode request body: %s",
+            err.msg);
         return -1;
     }
     if (sbx_json_type(b->root) != SBX_JSON_OBJECT) {
@@ -295,15 +295,11 @@ static int set_opt_str(struct sbx_json *o, const char *key, const char *v)
     return v ? sbx_json_set_str(o, key, v) : 0;
 }
 
-/* Sandbox (create, connect, resume). */
-static struct sbx_json *sandbox_json(const struct sbx_e2b_face *f, const struct sbx_e2b_sbx *s)
+/* The fields every sandbox schema has. */
+static int identity_fields(struct sbx_json *o, const struct sbx_e2b_sbx *s)
 {
-    struct sbx_json *o = sbx_json_object_new();
-    int rc;
+    int rc = sbx_json_set_str(o, "templateID", s->template_id);
 
-    if (!o)
-        return NULL;
-    rc = sbx_json_set_str(o, "templateID", s->template_id);
     if (rc == 0)
         rc = sbx_json_set_str(o, "sandboxID", s->id);
     if (rc == 0)
@@ -312,6 +308,18 @@ static struct sbx_json *sandbox_json(const struct sbx_e2b_face *f, const struct 
         rc = sbx_json_set_str(o, "clientID", s->client_id ? s->client_id : CLIENT_ID);
     if (rc == 0)
         rc = sbx_json_set_str(o, "envdVersion", SBX_E2B_ENVD_VERSION);
+    return rc;
+}
+
+/* Sandbox (create, connect, resume). */
+static struct sbx_json *sandbox_json(const struct sbx_e2b_face *f, const struct sbx_e2b_sbx *s)
+{
+    struct sbx_json *o = sbx_json_object_new();
+    int rc;
+
+    if (!o)
+        return NULL;
+    rc = identity_fields(o, s);
     if (rc == 0)
         rc = set_opt_str(o, "envdAccessToken", s->access_token);
     if (rc == 0)
@@ -334,13 +342,7 @@ static int common_fields(struct sbx_json *o, const struct sbx_e2b_sbx *s)
 
     rfc3339(s->started_ms, started);
     rfc3339(s->end_ms, end);
-    rc = sbx_json_set_str(o, "templateID", s->template_id);
-    if (rc == 0)
-        rc = set_opt_str(o, "alias", s->alias);
-    if (rc == 0)
-        rc = sbx_json_set_str(o, "sandboxID", s->id);
-    if (rc == 0)
-        rc = sbx_json_set_str(o, "clientID", s->client_id ? s->client_id : CLIENT_ID);
+    rc = identity_fields(o, s);
     if (rc == 0)
         rc = sbx_json_set_str(o, "startedAt", started);
     if (rc == 0)
@@ -355,8 +357,6 @@ static int common_fields(struct sbx_json *o, const struct sbx_e2b_sbx *s)
         rc = sbx_json_set_take(o, "metadata", sbx_json_ref(s->metadata));
     if (rc == 0)
         rc = sbx_json_set_str(o, "state", state_name(s->state));
-    if (rc == 0)
-        rc = sbx_json_set_str(o, "envdVersion", SBX_E2B_ENVD_VERSION);
     if (rc == 0)
         rc = sbx_json_set_take(o, "volumeMounts", sbx_json_array_new());
     return rc;
@@ -413,7 +413,7 @@ struct sbx_json *sbx__e2b_listed_json(const struct sbx_e2b_sbx *s)
 }
 
 int sbx__e2b_respond_take(struct sbx_http_req *req, int status, struct sbx_json *o,
-                        const char *extra_headers)
+                          const char *extra_headers)
 {
     struct sbx_buf b = SBX_BUF_INIT;
     int rc;
@@ -440,12 +440,12 @@ enum job_kind { JOB_CREATE, JOB_KILL, JOB_PAUSE, JOB_RESUME };
 
 struct job {
     struct sbx_e2b_face *f;
-    struct sbx_http_req *req;  /* NULL for the TTL's own jobs */
+    struct sbx_http_req *req; /* NULL for the TTL's own jobs */
     enum job_kind kind;
     char id[SBX_E2B_ID_LEN + 1];
-    char *backend_id;          /* kill, pause, resume: the provider's id */
+    char *backend_id; /* kill, pause, resume: the provider's id */
     /* create */
-    struct sbx_e2b_sbx *rec;   /* the new record, not in the table yet */
+    struct sbx_e2b_sbx *rec; /* the new record, not in the table yet */
     char *image;
     char **env;
     bool network_none;
@@ -530,12 +530,8 @@ static void job_run(struct sbx_provider *p, const struct sbx_err *open_err, void
         if (j->rc == -ENOENT)
             j->rc = 0; /* already gone: killed all the same */
         break;
-    case JOB_PAUSE:
-        j->rc = sbx_provider_pause(p, j->backend_id, &j->err);
-        break;
-    case JOB_RESUME:
-        j->rc = sbx_provider_resume(p, j->backend_id, &j->err);
-        break;
+    case JOB_PAUSE: j->rc = sbx_provider_pause(p, j->backend_id, &j->err); break;
+    case JOB_RESUME: j->rc = sbx_provider_resume(p, j->backend_id, &j->err); break;
     }
 }
 
@@ -926,8 +922,8 @@ static void api_kill(struct sbx_e2b_face *f, struct sbx_http_req *req, const cha
 }
 
 /* A body {"timeout": N} (required when `required`) into *timeout_s. */
-static int timeout_body(struct sbx_http_req *req, bool required, const char *key,
-                        int64_t max, int64_t *timeout_s)
+static int timeout_body(struct sbx_http_req *req, bool required, const char *key, int64_t max,
+                        int64_t *timeout_s)
 {
     struct body b;
     int rc;
@@ -1006,8 +1002,8 @@ static void api_network(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
     for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
         v = sbx_json_get(b.root, rules[i]);
         if (v && sbx_json_type(v) != SBX_JSON_NULL &&
-            (sbx_json_type(v) == SBX_JSON_ARRAY ? sbx_json_array_len(v)
-                                                 : sbx_json_object_len(v)) > 0) {
+            (sbx_json_type(v) == SBX_JSON_ARRAY ? sbx_json_array_len(v) : sbx_json_object_len(v)) >
+                0) {
             sbx__e2b_respond_error(req, 400, "%s is not supported by sbx serve e2b", rules[i]);
             goto out;
         }
@@ -1075,10 +1071,11 @@ static void api_connect(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
 
     if (parse_body(req, kind != CONNECT_V2, &b) < 0)
         return;
-    if (b.root && (int_member(req, b.root, "timeout", 0, INT32_MAX, kind == CONNECT, &t) < 0 ||
-                   (resume && bool_member(req, b.root, "", "autoPause", &auto_pause,
-                                          &auto_pause_given) < 0) ||
-                   (kind == CONNECT_V2 && bool_member(req, b.root, "", "memory", &mem, NULL) < 0))) {
+    if (b.root &&
+        (int_member(req, b.root, "timeout", 0, INT32_MAX, kind == CONNECT, &t) < 0 ||
+         (resume &&
+          bool_member(req, b.root, "", "autoPause", &auto_pause, &auto_pause_given) < 0) ||
+         (kind == CONNECT_V2 && bool_member(req, b.root, "", "memory", &mem, NULL) < 0))) {
         sbx_json_free(b.root);
         return;
     }
@@ -1203,7 +1200,7 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
         return;
     }
     {
-        static const char *const actions[] = {"timeout", "pause",   "connect", "resume",
+        static const char *const actions[] = {"timeout",   "pause",   "connect", "resume",
                                               "refreshes", "network", "metrics", "logs",
                                               "snapshots", "fork"};
         static const enum sbx_http_method methods[] = {

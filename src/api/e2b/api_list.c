@@ -28,7 +28,8 @@ static int parse_rfc3339(const char *s, int64_t *ms)
 
     memset(&tm, 0, sizeof(tm));
     if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n < 19)
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n < 19)
         return -EINVAL;
     p = s + n;
     if (*p == '.') {
@@ -64,11 +65,11 @@ struct list_q {
     struct sbx_json *metadata; /* filter: object of strings; NULL = none */
     bool want_running, want_paused;
     char *template_id;
-    int64_t started_after;     /* ms; INT64_MIN = none */
+    int64_t started_after; /* ms; INT64_MIN = none */
     bool asc;
     int64_t limit;
     bool has_token;
-    int64_t tok_ms;            /* the next page starts at (tok_ms, tok_id) */
+    int64_t tok_ms; /* the next page starts at (tok_ms, tok_id) */
     char tok_id[SBX_E2B_ID_LEN + 1];
 };
 
@@ -153,7 +154,10 @@ static int parse_list_query(struct sbx_http_req *req, bool v2, struct list_q *q)
             } else {
                 char what[160];
 
-                snprintf(what, sizeof(what), "value is not one of the allowed values [\"running\",\"paused\"]: \"%.60s\"", tok);
+                snprintf(
+                    what, sizeof(what),
+                    "value is not one of the allowed values [\"running\",\"paused\"]: \"%.60s\"",
+                    tok);
                 query_error(req, "state", what);
                 goto fail;
             }
@@ -197,8 +201,8 @@ static int parse_list_query(struct sbx_http_req *req, bool v2, struct list_q *q)
             goto fail;
         }
         if (n < 1 || n > LIST_LIMIT_MAX) {
-            query_error(req, "limit", n < 1 ? "number must be at least 1"
-                                             : "number must be at most 100");
+            query_error(req, "limit",
+                        n < 1 ? "number must be at least 1" : "number must be at most 100");
             goto fail;
         }
         q->limit = n;
@@ -322,8 +326,7 @@ void sbx__e2b_api_list(struct sbx_e2b_face *f, struct sbx_http_req *req, bool v2
     if (v2 && i < n &&
         sbx_buf_addf(&hdr, "X-Next-Token: %lld.%s\r\n", (long long)v[i]->started_ms, v[i]->id) < 0)
         goto nomem;
-    if (v2 && q.want_running &&
-        sbx_buf_addf(&hdr, "X-Total-Running: %zu\r\n", total_running) < 0)
+    if (v2 && q.want_running && sbx_buf_addf(&hdr, "X-Total-Running: %zu\r\n", total_running) < 0)
         goto nomem;
     sbx__e2b_respond_take(req, 200, arr, hdr.len ? hdr.ptr : NULL);
     arr = NULL;

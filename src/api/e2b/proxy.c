@@ -45,26 +45,26 @@ struct cache_ent {
 struct side {
     int fd;
     struct sbx_watch *w;
-    struct sbx_buf out;  /* waiting to be written to fd */
-    bool rd_eof;         /* fd said EOF */
-    bool wr_shut;        /* fd's write side was shut down */
+    struct sbx_buf out; /* waiting to be written to fd */
+    bool rd_eof;        /* fd said EOF */
+    bool wr_shut;       /* fd's write side was shut down */
 };
 
 struct relay {
     struct relay *next;
     struct sbx_e2b_proxy *px;
-    struct side cl, up;  /* client, upstream */
+    struct side cl, up; /* client, upstream */
 };
 
 /* A request waiting for its upstream (the lookup, then the connect). */
 struct pending {
     struct pending *next;
     struct sbx_e2b_face *f;
-    struct sbx_http_req *req;  /* NULL once answered */
+    struct sbx_http_req *req; /* NULL once answered */
     char id[SBX_E2B_ID_LEN + 1];
     int port;
-    struct sbx_buf head;       /* the request head to send upstream */
-    int fd;                    /* the upstream socket, -1 until connecting */
+    struct sbx_buf head; /* the request head to send upstream */
+    int fd;              /* the upstream socket, -1 until connecting */
     struct sbx_watch *w;
 };
 
@@ -441,8 +441,8 @@ static void lookup_run(struct sbx_provider *prov, const struct sbx_err *open_err
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0 || !ai) {
-        l->rc = sbx_err_set(&l->err, -EHOSTUNREACH, "cannot resolve %s: %s", host,
-                            gai_strerror(rc));
+        l->rc =
+            sbx_err_set(&l->err, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(rc));
         return;
     }
     memcpy(&l->addr, ai->ai_addr, ai->ai_addrlen);
@@ -494,8 +494,8 @@ out:
 static bool hop_by_hop(const char *name)
 {
     static const char *const drop[] = {
-        "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Host",
-        "E2b-Sandbox-Id", "E2b-Sandbox-Port", "e2b-traffic-access-token",
+        "Connection", "Keep-Alive",     "Proxy-Connection", "Proxy-Authorization",      "TE",
+        "Host",       "E2b-Sandbox-Id", "E2b-Sandbox-Port", "e2b-traffic-access-token",
     };
     size_t i;
 
