@@ -13,18 +13,16 @@ cp both ways, pause/resume, rm.
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
 import e2b_fake
 from conftest import free_port
+from conftest_e2b import discard_face, finish_face, start_face
 from conftest_local import describe, require_sbx
 
 TIMEOUT = 60
@@ -297,58 +295,31 @@ def test_pause_resume_remove(cli, fake):
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(os.path.dirname(HERE), "conformance", "run.py")
-LISTEN = re.compile(r"^sbx serve e2b: listening on (http://127\.0\.0\.1:(\d+))$")
-
-
-def serve_available(sbx):
-    r = subprocess.run([sbx, "serve", "--help"], capture_output=True, text=True, timeout=30)
-    return r.returncode == 0 and "e2b" in r.stdout + r.stderr
 
 
 @pytest.fixture(scope="module")
 def face(tmp_path_factory):
-    """`sbx serve e2b --port 0` on local sandboxes, in a state directory of its own."""
-    sbx = require_sbx()
-    if not serve_available(sbx):
-        pytest.skip("this sbx has no `serve e2b` yet (issue 5, H2)")
-    state = tmp_path_factory.mktemp("face-state")
-    env = dict(os.environ, SBX_STATE_DIR=str(state))
-    p = subprocess.Popen([sbx, "serve", "e2b", "--port", "0"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 30
-    url = None
-    while time.monotonic() < deadline and url is None:
-        ready, _, _ = select.select([p.stdout], [], [], 1.0)
-        if ready:
-            line = p.stdout.readline()
-            if not line:
-                break
-            m = LISTEN.match(line.strip())
-            if m:
-                url = m.group(1)
-    if url is None:
-        p.kill()
-        pytest.fail(f"sbx serve e2b did not say where it listens: {p.stderr.read()[-2000:]}")
-    yield url
-    p.send_signal(signal.SIGTERM)
+    """`sbx serve e2b` on local sandboxes (conftest_e2b), one for the module; at the end no
+    sandbox may be left in its backend."""
+    state = str(tmp_path_factory.mktemp("face-state"))
+    f = start_face(state)
     try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+        yield f
+        finish_face(f)
+    finally:
+        discard_face(f, state)
 
 
 @pytest.fixture
 def e2e(face, tmp_path):
     sbx = require_sbx()
-    port = face.rsplit(":", 1)[1]
     # sbx-server on a free port: the local backend's sandboxes share the host's ports, and
     # other tests (or other faces) may run an sbx-server on 4444
-    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY="e2b_0123",
-               E2B_API_URL=face, E2B_SANDBOX_URL=face,
+    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY=face.api_key,
+               E2B_API_URL=face.url, E2B_SANDBOX_URL=face.url,
                SBX_E2B_PORT_URL="http://{port}-{id}.{domain}",
                SBX_E2B_SERVER_PORT=str(free_port()))
     env.pop("E2B_DOMAIN", None)
-    assert port.isdigit()
     made = []
 
     def run(*args, check=None, stdin=None, timeout=300):
