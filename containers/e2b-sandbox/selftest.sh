@@ -62,8 +62,11 @@ mapfile -t s <"$tmp/settings"
 name=${s[0]} dockerfile=${s[1]} start_cmd=${s[2]} ready_cmd=${s[3]} cpus=${s[4]} mem=${s[5]}
 echo "selftest: e2b.toml ok (template '$name')"
 
-# 2. build.sh with a stub CLI: the arguments it would run.
-mkdir -p "$tmp/bin"
+# 2. build.sh with a stub CLI: the arguments it would run. On a copy of this
+#    directory, since build.sh puts sbx-server next to the Dockerfile.
+ctx=$tmp/repo/containers/e2b-sandbox
+mkdir -p "$tmp/bin" "$ctx"
+cp "$here/build.sh" "$here/e2b.toml" "$here/$dockerfile" "$ctx/"
 cat >"$tmp/bin/e2b" <<'EOF'
 #!/bin/sh
 case "$STUB_MODE:$1 $2" in
@@ -80,14 +83,14 @@ check_args() { # mode, expected argument lines
     shift
     rm -f "$tmp/args"
     PATH="$tmp/bin:$PATH" STUB_MODE=$mode STUB_OUT=$tmp/args E2B=e2b SBX_SERVER_BIN=$server \
-        "$here/build.sh" --no-make >/dev/null || fail "build.sh ($mode CLI) failed"
-    cmp -s "$server" "$here/sbx-server" || fail "build.sh did not copy $server next to the Dockerfile"
+        "$ctx/build.sh" --no-make >/dev/null || fail "build.sh ($mode CLI) failed"
+    cmp -s "$server" "$ctx/sbx-server" || fail "build.sh did not copy $server next to the Dockerfile"
     printf '%s\n' "$@" >"$tmp/want"
     diff -u "$tmp/want" "$tmp/args" >&2 || fail "build.sh ($mode CLI): unexpected arguments"
 }
-check_args new template create "$name" --path "$here" --dockerfile "$dockerfile" \
+check_args new template create "$name" --path "$ctx" --dockerfile "$dockerfile" \
     --cmd "$start_cmd" --ready-cmd "$ready_cmd" --cpu-count "$cpus" --memory-mb "$mem"
-check_args legacy template build --path "$here" --config "$here/.e2b-legacy.toml" \
+check_args legacy template build --path "$ctx" --config "$ctx/.e2b-legacy.toml" \
     --name "$name" --dockerfile "$dockerfile" \
     --cmd "$start_cmd" --ready-cmd "$ready_cmd" --cpu-count "$cpus" --memory-mb "$mem"
 echo "selftest: build.sh passes e2b.toml's settings to both CLIs"
