@@ -1,0 +1,251 @@
+"""The checking proxies of test_e2b_spec.py: Prism on E2B's OpenAPI files and connect-check.
+
+    client --E2B_API_URL-->     prism proxy openapi.yml --errors  --> face (control plane)
+    client --E2B_SANDBOX_URL--> connect-check --Connect RPCs--------> face (envd)
+                                      \\--other paths (shadow)--> prism proxy envd.yaml --errors
+                                                                  --> connect-check's replay
+                                                                      listener --> face
+
+Tools come from tests/sdk/node_modules (`npm ci --prefix tests/sdk`): @stoplight/prism-cli and
+protobufjs, versions pinned in tests/sdk/package-lock.json. Specs: shared/specs/e2b next to the
+repository (or $SBX_SPECS_DIR), used in place.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SDK_DIR = os.path.join(ROOT, "tests", "sdk")
+PRISM = os.path.join(SDK_DIR, "node_modules", ".bin", "prism")
+CONNECT_CHECK = os.path.join(SDK_DIR, "connect-check.mjs")
+SPECS = os.environ.get("SBX_SPECS_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "specs")
+OPENAPI = os.path.join(SPECS, "e2b", "openapi.yml")
+ENVD_YAML = os.path.join(SPECS, "e2b", "envd", "envd.yaml")
+ENVD_PROTOS = os.path.join(SPECS, "e2b", "envd")
+READY_TIMEOUT = 120.0   # Prism parses a 4,300-line spec; slow on a loaded 2-core machine
+
+PRISM_READY = re.compile(r"Prism is listening on (http://\S+)")
+CC_READY = re.compile(r"connect-check: listening on (http://\S+) replay (http://\S+)")
+# Prism's log marks a violation with these (pino-style levels): "✖  error" for a request it
+# refused or a response that broke the spec, "⚠  warning" for e.g. an undeclared status code.
+PRISM_VIOLATION = re.compile(r"✖|⚠|\bfatal\b")
+SYNC_PATH = "/__spec_sync/"
+
+
+def require_tools():
+    """Skip (with the command to run) when the pinned node tools or the specs are missing."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    for p, what in ((PRISM, "prism (npm ci --prefix tests/sdk)"),
+                    (os.path.join(SDK_DIR, "node_modules", "protobufjs"),
+                     "protobufjs (npm ci --prefix tests/sdk)"),
+                    (OPENAPI, "shared/specs/e2b/openapi.yml (or set SBX_SPECS_DIR)"),
+                    (ENVD_YAML, "shared/specs/e2b/envd/envd.yaml")):
+        if not os.path.exists(p):
+            pytest.skip(f"missing {what}: {p}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Proc:
+    """A child process whose stdout+stderr go to a log file, started in its own group."""
+
+    def __init__(self, name, argv, log, env=None, cwd=None):
+        self.name = name
+        self.argv = argv
+        self.log = log
+        f = open(log, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f,
+                                     stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                     start_new_session=True)
+        f.close()
+
+    def text(self):
+        try:
+            with open(self.log, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def wait_for(self, regex, timeout=READY_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = regex.search(self.text())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"{self.name} did not get ready (exit {self.proc.returncode}); "
+                             f"argv={self.argv!r}\nlog tail:\n{self.text()[-3000:]}")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM the group, SIGKILL after 10 s; returns the exit status."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+
+def start_prism(name, spec, upstream, logdir):
+    """`prism proxy SPEC UPSTREAM --errors` on a free loopback port; returns (Proc, url)."""
+    for _ in range(3):
+        port = free_port()
+        p = Proc(name, [PRISM, "proxy", spec, upstream, "--errors", "-h", "127.0.0.1",
+                        "-p", str(port)],
+                 os.path.join(logdir, f"{name}.log"), cwd=SDK_DIR)
+        try:
+            p.wait_for(PRISM_READY)
+        except AssertionError:
+            if "EADDRINUSE" in p.text():
+                continue   # lost the port to someone else between free_port and listen
+            raise
+        return p, f"http://127.0.0.1:{port}"
+    raise AssertionError(f"{name}: no free port after 3 tries")
+
+
+def start_connect_check(face_url, prism_url, logdir, name="connect-check"):
+    """connect-check in front of face_url; returns (Proc, url, replay url, violations log)."""
+    vlog = os.path.join(logdir, f"{name}.violations.jsonl")
+    p = Proc(name, ["node", CONNECT_CHECK, "--protos", ENVD_PROTOS, "--face", face_url,
+                    "--prism", prism_url, "--log", vlog],
+             os.path.join(logdir, f"{name}.log"), cwd=SDK_DIR)
+    m = p.wait_for(CC_READY, timeout=60)
+    return p, m.group(1), m.group(2), vlog
+
+
+def http_call(url, method="GET", body=None, headers=None, timeout=60):
+    """(status, body bytes, headers) of one request; HTTP errors are answers, not exceptions."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def envelope(obj, flags=0):
+    data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return bytes([flags]) + len(data).to_bytes(4, "big") + data
+
+
+def split_envelopes(data):
+    """[(flags, payload bytes)] of a whole Connect stream body; asserts it splits exactly."""
+    out = []
+    off = 0
+    while off < len(data):
+        assert len(data) - off >= 5, f"truncated envelope header at {off}: {data[off:]!r}"
+        n = int.from_bytes(data[off + 1:off + 5], "big")
+        assert len(data) - off - 5 >= n, f"truncated envelope at {off}"
+        out.append((data[off], data[off + 5:off + 5 + n]))
+        off += 5 + n
+    return out
+
+
+class Checkers:
+    """Prism instances and connect-check in front of one face; reads their verdicts."""
+
+    def __init__(self, logdir, face_url, control_plane=True):
+        self.logdir = str(logdir)
+        self.face_url = face_url
+        self.procs = []
+        self.sync_n = 0
+        self.prism_cp = self.api_url = None
+        if control_plane:
+            self.prism_cp, self.api_url = start_prism("prism-openapi", OPENAPI, face_url,
+                                                      self.logdir)
+            self.procs.append(self.prism_cp)
+        # connect-check needs Prism's URL; Prism needs connect-check's replay URL: Prism's
+        # port is chosen first, connect-check started, then Prism on that port.
+        envd_port = free_port()
+        envd_url = f"http://127.0.0.1:{envd_port}"
+        self.cc, self.sandbox_url, self.replay_url, self.cc_log = start_connect_check(
+            face_url, envd_url, self.logdir)
+        self.procs.append(self.cc)
+        self.prism_envd = Proc("prism-envd", [PRISM, "proxy", ENVD_YAML, self.replay_url,
+                                              "--errors", "-h", "127.0.0.1", "-p",
+                                              str(envd_port)],
+                               os.path.join(self.logdir, "prism-envd.log"), cwd=SDK_DIR)
+        self.procs.append(self.prism_envd)
+        self.prism_envd.wait_for(PRISM_READY)
+        self.envd_prism_url = envd_url
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.stop()
+
+    def prisms(self):
+        return [(p, u) for p, u in ((self.prism_cp, self.api_url),
+                                    (self.prism_envd, self.envd_prism_url)) if p]
+
+    def _sync(self):
+        """Makes every Prism log line of earlier requests visible: a request to a path no spec
+        has is logged as refused after them; wait for that line."""
+        self.sync_n += 1
+        for p, url in self.prisms():
+            marker = f"{SYNC_PATH}{self.sync_n}"
+            http_call(url + marker)
+            deadline = time.monotonic() + 30
+            while marker not in p.text():
+                assert time.monotonic() < deadline, f"{p.name}: sync line never logged"
+                time.sleep(0.05)
+
+    def mark(self):
+        """The current length of every log (violations after a mark are 'new')."""
+        self._sync()
+        m = {p.name: len(p.text()) for p, _ in self.prisms()}
+        m["cc"] = os.path.getsize(self.cc_log)
+        return m
+
+    def violations(self, since=None):
+        """New violations since a mark: {'prism-openapi': [line...], 'prism-envd': [...],
+        'connect-check': [dict...]}; only non-empty entries."""
+        self._sync()
+        since = since or {}
+        out = {}
+        for p, _ in self.prisms():
+            lines = [ln for ln in p.text()[since.get(p.name, 0):].splitlines()
+                     if PRISM_VIOLATION.search(ln) and SYNC_PATH not in ln]
+            if lines:
+                out[p.name] = lines
+        with open(self.cc_log, "r") as f:
+            f.seek(since.get("cc", 0))
+            cc = [json.loads(ln) for ln in f.read().splitlines() if ln.strip()]
+        # connect-check reports what Prism on envd.yaml refused too (source: prism), with
+        # the details Prism's own log lacks; the sync requests never reach connect-check.
+        if cc:
+            out["connect-check"] = cc
+        return out
+
+    def describe(self, v):
+        parts = []
+        for k, items in v.items():
+            parts.append(f"{k}:")
+            parts.extend(f"  {json.dumps(i) if isinstance(i, dict) else i}" for i in items)
+        return "\n".join(parts)

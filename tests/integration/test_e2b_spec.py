@@ -1,0 +1,563 @@
+"""Two-way conformance, side 1: every request the C `e2b` provider sends, and every answer of
+`sbx serve e2b`, checked against E2B's official definitions (issue 5).
+
+Topology (tests/integration/spec_proxies.py):
+
+    sbx -p e2b --E2B_API_URL-->  prism proxy openapi.yml --errors --> sbx serve e2b
+               --E2B_SANDBOX_URL--> tests/sdk/connect-check.mjs   --> sbx serve e2b
+                    (Connect RPCs checked against process.proto / filesystem.proto;
+                     /files, /health through prism proxy envd.yaml --errors)
+               --SBX_E2B_PORT_URL=http://{port}-{id}.{domain}--> sbx serve e2b (user ports)
+
+Every test asserts its commands' results AND that no checker saw a violation. The negative
+tests at the end prove each checker can fail.
+
+What Prism 5.16.0 `proxy --errors` does (found by hand against a stub upstream, 2026-11-28):
+
+* Request violation (body schema, missing required property, wrong type of a query
+  parameter, an enum value not allowed, a Content-Type the operation does not declare: code
+  415 inside): the request is NOT forwarded. Answer 422 `application/problem+json`,
+  `{"type": "https://stoplight.io/prism/errors#UNPROCESSABLE_ENTITY", "title": "Invalid
+  request", "status": 422, "detail": ..., "validation": [{"location": ["body"], "severity":
+  "Error", "code": "required", "message": "Request body must have required property
+  'templateID'"}]}`. No `sl-violations` header on it. A spec 400/422 response is not used:
+  the detail says "no HTTP validation response was found in the spec".
+* Response violation of severity Error (the upstream's body breaks the declared schema):
+  the upstream WAS called; the client gets 500 `application/problem+json` type `#VIOLATIONS`
+  ("Request/Response not valid") with the list in `validation` AND in the `sl-violations`
+  response header (a JSON array of the same objects, location ["response", "body"]).
+* Severity Warning (a status code the operation does not declare, e.g. 418 where 200, 401,
+  404, 500 are listed): the upstream's answer passes through unchanged, with `sl-violations`
+  set; Prism logs "[VALIDATOR] ⚠ warning Violation: response Unable to match the returned
+  status code ...". This test counts warnings as violations.
+* Logging: each refusal is one line "[HTTP SERVER] <method> <path> ✖ error Request terminated
+  with error: <type>: <title>"; the validation details are not in the log (not even with
+  -v debug), so the test counts lines, and connect-check's JSON lines carry the details of
+  what Prism on envd.yaml refused.
+* Security: X-API-Key (apiKey in header, any non-empty value) satisfies ApiKeyAuth; header
+  names are case-insensitive (X-API-KEY works); without it: 401 problem+json `#UNAUTHORIZED`
+  with `WWW-Authenticate: Bearer`, not forwarded. On envd.yaml's /files (security
+  `[AccessTokenAuth]` or `{}`) a request without X-Access-Token passes, EXCEPT when it carries
+  any `Authorization` header (Basic or Bearer): then Prism answers 401 — a Prism quirk (the
+  `{}` alternative should accept it); X-Access-Token + Authorization passes.
+* Headers the spec does not declare (E2b-Sandbox-Id, E2b-Sandbox-Port, Keepalive-Ping-Interval,
+  User-Agent, ...) are ignored and forwarded; unknown query parameters are ignored and
+  forwarded; properties a schema does not declare are accepted unless the schema says
+  `additionalProperties: false` (NewSandbox does not: `{"templateID": "base", "bogus": 1}`
+  passes).
+* A path the spec does not have: 404 `#NO_PATH_MATCHED_ERROR`, not forwarded (the Connect
+  paths are not in envd.yaml, hence connect-check).
+* Bodies are read as UTF-8 text: binary octet-stream bodies are corrupted both ways (every
+  invalid byte becomes U+FFFD; 300,000 random bytes arrived as 543,462), a known Prism
+  limitation (stoplightio/prism#1321, #2349). connect-check therefore gives Prism a shadow
+  request with a one-byte placeholder body and carries the real bytes itself.
+"""
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import spec_proxies as sp
+from conftest import SBX_SERVER
+from conftest_local import Sbx, describe, require_sbx
+
+FACE_READY = re.compile(r"sbx serve e2b: listening on (http://127\.0\.0\.1:(\d+))")
+API_KEY = "e2b_" + "5bc0" * 10
+
+
+def _tree_has(*parts):
+    return os.path.exists(os.path.join(sp.ROOT, *parts))
+
+
+# ------------------------------------------------------------------ fixtures
+
+def _start_face(tmp):
+    """`sbx serve e2b --port 0` on its own state directory; returns (Proc, url)."""
+    cli = require_sbx()
+    if not _tree_has("src", "cli", "cmd_serve.c"):
+        pytest.skip("this tree has no `sbx serve` yet (src/cli/cmd_serve.c)")
+    state = tmp / "face-state"
+    state.mkdir()
+    env = dict(os.environ, SBX_STATE_DIR=str(state), SBX_SERVER_BIN=SBX_SERVER)
+    env.pop("SBX_PROVIDER", None)
+    p = sp.Proc("face", [cli, "serve", "e2b", "--port", "0", "--api-key", API_KEY],
+                str(tmp / "face.log"), env=env)
+    m = p.wait_for(FACE_READY, timeout=60)
+    return p, m.group(1)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The face with Prism and connect-check in front of it."""
+    sp.require_tools()
+    tmp = tmp_path_factory.mktemp("spec")
+    face, face_url = _start_face(tmp)
+    try:
+        chk = sp.Checkers(tmp, face_url)
+    except BaseException:
+        face.stop()
+        raise
+    chk.face = face
+    chk.face_port = int(face_url.rsplit(":", 1)[1])
+    yield chk
+    chk.stop()
+    rc = face.stop()
+    assert rc == 0, f"sbx serve e2b exited {rc}; log:\n{face.text()[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def e2b(stack, tmp_path_factory):
+    """`sbx -p e2b` aimed through the checkers."""
+    if not _tree_has("src", "providers", "e2b"):
+        pytest.skip("this tree has no e2b provider yet (src/providers/e2b)")
+    state = tmp_path_factory.mktemp("cli-state")
+    return Sbx(require_sbx(), state, {
+        "SBX_PROVIDER": "e2b",
+        "E2B_API_KEY": API_KEY,
+        "E2B_API_URL": stack.api_url,
+        "E2B_SANDBOX_URL": stack.sandbox_url,
+        "SBX_E2B_PORT_URL": "http://{port}-{id}.{domain}",
+    })
+
+
+@pytest.fixture
+def clean(stack):
+    """Asserts the test caused no violation in any checker."""
+    m = stack.mark()
+    yield
+    v = stack.violations(m)
+    assert not v, "spec violations:\n" + stack.describe(v)
+
+
+@pytest.fixture(scope="module")
+def box(e2b, stack):
+    """One sandbox for the command tests: name, labels, env."""
+    name = "spec-" + secrets.token_hex(3)
+    m = stack.mark()
+    r = e2b("create", "--name", name, "-l", "team=spec", "-l", "run=h5", "-e", "SPEC_VAR=hello",
+            "--json", timeout=300)
+    assert r.returncode == 0, describe(r)
+    obj = json.loads(r.stdout)
+    v = stack.violations(m)
+    assert not v, "spec violations while creating:\n" + stack.describe(v)
+    yield {"id": obj["id"], "name": name, "created": obj}
+    e2b("rm", "-f", obj["id"], timeout=120)
+
+
+# ------------------------------------------------------------------ the C provider, clean
+
+def test_create_with_name_labels_env(box, e2b, clean):
+    obj = box["created"]
+    assert obj["provider"] == "e2b", obj
+    assert obj["name"] == box["name"], obj
+    assert obj["labels"].get("team") == "spec" and obj["labels"].get("run") == "h5", obj
+    assert obj["state"] == "running", obj
+    out = e2b.raw_ok(box["id"], 'printf %s "$SPEC_VAR"')
+    assert out == "hello"
+
+
+def test_ls_filters_by_metadata(box, e2b, clean):
+    ids = [s["id"] for s in json.loads(e2b.ok("ls", "-l", "team=spec", "--json").stdout)]
+    assert box["id"] in ids
+    ids = [s["id"] for s in json.loads(e2b.ok("ls", "-l", "team=nobody", "--json").stdout)]
+    assert box["id"] not in ids
+    named = json.loads(e2b.ok("ls", "--name", box["name"], "--json").stdout)
+    assert [s["id"] for s in named] == [box["id"]], named
+
+
+def test_inspect(box, e2b, clean):
+    obj = e2b.inspect(box["name"])
+    assert obj["id"] == box["id"] and obj["name"] == box["name"], obj
+    assert obj["state"] == "running", obj
+    assert obj["labels"].get("team") == "spec", obj
+
+
+def test_exec_session_output_and_exit_code(box, e2b, clean):
+    r = e2b.session(box["id"], "echo to-out; echo to-err >&2; exit 3")
+    assert r.returncode == 3, describe(r)
+    assert "to-out" in r.stdout and "to-err" in r.stdout, describe(r)
+
+
+def test_exec_raw_separates_streams(box, e2b, clean):
+    r = e2b("exec", "--raw", "--json", box["id"], "--", "sh", "-c",
+            "printf out; printf err >&2; exit 5")
+    assert r.returncode == 5, describe(r)
+    obj = json.loads(r.stdout)
+    assert obj["exit_code"] == 5 and obj["stdout"] == "out" and obj["stderr"] == "err", obj
+    assert obj["timed_out"] is False, obj
+
+
+def test_exec_timeout(box, e2b, clean):
+    r = e2b("exec", "--raw", "--timeout", "1", box["id"], "--", "sleep", "30")
+    assert r.returncode == 124, describe(r)
+    r = e2b("exec", "--timeout", "1", box["id"], "--", "sleep 30")
+    assert r.returncode == 124, describe(r)
+    assert e2b.session(box["id"], "echo still-usable").stdout.strip() == "still-usable"
+
+
+def test_cp_file_up_and_down_byte_exact(box, e2b, clean, tmp_path):
+    data = bytes(range(256)) * 64 + secrets.token_bytes(4096)   # every byte value: binary
+    src = tmp_path / "blob.bin"
+    src.write_bytes(data)
+    e2b.ok("cp", str(src), f"{box['id']}:/tmp/blob.bin")
+    assert e2b.raw_ok(box["id"], "sha256sum /tmp/blob.bin").split()[0] == \
+        hashlib.sha256(data).hexdigest()
+    back = tmp_path / "back.bin"
+    e2b.ok("cp", f"{box['id']}:/tmp/blob.bin", str(back))
+    assert back.read_bytes() == data
+
+
+def test_cp_directory_up_and_down(box, e2b, clean, tmp_path):
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "sub" / "b.txt").write_text("beta\n")
+    e2b.ok("cp", str(src), f"{box['id']}:/tmp/tree")
+    assert e2b.raw_ok(box["id"], "cat /tmp/tree/a.txt /tmp/tree/sub/b.txt") == "alpha\nbeta\n"
+    out = tmp_path / "out"
+    e2b.ok("cp", f"{box['id']}:/tmp/tree", str(out))
+    assert (out / "a.txt").read_text() == "alpha\n"
+    assert (out / "sub" / "b.txt").read_text() == "beta\n"
+
+
+def test_pause_and_resume(box, e2b, clean):
+    e2b.ok("pause", box["id"], timeout=120)
+    assert e2b.inspect(box["id"])["state"] == "paused"
+    r = e2b.raw(box["id"], "true")
+    assert r.returncode == 1, describe(r)
+    e2b.ok("resume", box["id"], timeout=120)
+    assert e2b.inspect(box["id"])["state"] == "running"
+    assert e2b.raw_ok(box["id"], "echo back") == "back\n"
+    assert e2b.session(box["id"], "echo session-back").stdout.strip() == "session-back"
+
+
+def test_rm(e2b, stack, clean):
+    sid = e2b.create("-l", "purpose=rm", timeout=300)
+    e2b.ok("rm", sid, timeout=120)
+    ids = [s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)]
+    assert sid not in ids
+    r = e2b("inspect", sid)
+    assert r.returncode == 1, describe(r)
+
+
+def test_run_uname(e2b, stack, clean):
+    """The whole path: create, upload sbx-server through /files, Process/Start, act, delete."""
+    before = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
+    r = e2b("run", "--", "uname", "-a", timeout=300)
+    assert r.returncode == 0, describe(r)
+    assert r.stdout.startswith("Linux "), describe(r)
+    after = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
+    assert after <= before, f"sbx run left {after - before}"
+
+
+# ------------------------------------------------------------------ the checkers can fail
+
+def _connect(url, rpc, body, streaming=False, headers=None):
+    h = {"Content-Type": "application/connect+json" if streaming else "application/json",
+         "Connect-Protocol-Version": "1"}
+    h.update(headers or {})
+    data = sp.envelope(body) if streaming else json.dumps(body).encode()
+    return sp.http_call(f"{url}/{rpc}", "POST", data, h)
+
+
+BAD_REQUESTS = [
+    ("unknown-field", "filesystem.Filesystem/ListDir", {"path": "/", "recursive": True},
+     False, "recursive", "unknown-field"),
+    ("wrong-enum", "process.Process/SendSignal",
+     {"process": {"pid": 1}, "signal": "SIGNAL_SIGHUP"}, False, "signal", "enum"),
+    ("enum-by-number", "process.Process/SendSignal",
+     {"process": {"pid": 1}, "signal": 9}, False, "signal", "enum"),
+    ("uint32-as-bool", "filesystem.Filesystem/ListDir", {"path": "/", "depth": True},
+     False, "depth", "type"),
+    ("int32-as-string", "process.Process/Connect", {"process": {"pid": "12"}},
+     True, "process.pid", "type"),
+    ("two-oneof-members", "process.Process/Connect", {"process": {"pid": 1, "tag": "x"}},
+     True, "process", "oneof"),
+    ("bytes-not-base64", "process.Process/SendInput",
+     {"process": {"pid": 1}, "input": {"stdin": "not base64!"}}, False, "input.stdin", "type"),
+    ("null-value", "filesystem.Filesystem/Stat", {"path": None}, False, "path", "null"),
+    ("unary-as-stream", "filesystem.Filesystem/Stat", {"path": "/"}, True, "Content-Type",
+     "connect-content-type"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_connect_check_refuses_bad_request(fake, case):
+    _, rpc, body, streaming, field, rule = case
+    m = fake.mark()
+    st, data, _ = _connect(fake.sandbox_url, rpc, body, streaming,
+                           {"E2b-Sandbox-Id": "a" * 20, "E2b-Sandbox-Port": "49983"})
+    assert st == 400, (st, data)
+    err = json.loads(data)
+    assert err["code"] == "invalid_argument" and "connect-check" in err["message"], err
+    v = fake.violations(m).get("connect-check", [])
+    assert any(x["field"] == field and x["rule"] == rule and x["dir"] == "request" for x in v), v
+    assert not fake.fake.received, "a refused request reached the face"
+
+
+def test_connect_check_refuses_missing_protocol_header_and_zero_timeout(fake):
+    m = fake.mark()
+    st, data, _ = sp.http_call(f"{fake.sandbox_url}/process.Process/Start", "POST",
+                               sp.envelope({"process": {"cmd": "true"}}),
+                               {"Content-Type": "application/connect+json",
+                                "Connect-Timeout-Ms": "0"})
+    assert st == 400, (st, data)
+    v = fake.violations(m)["connect-check"]
+    assert {(x["field"], x["rule"]) for x in v} == {
+        ("Connect-Protocol-Version", "connect-header"), ("Connect-Timeout-Ms", "connect-timeout")}
+
+
+def test_prism_refuses_new_sandbox_without_template(fake):
+    m = fake.mark()
+    st, data, _ = sp.http_call(f"{fake.api_url}/sandboxes", "POST",
+                               json.dumps({"timeout": 30}).encode(),
+                               {"X-API-Key": API_KEY, "Content-Type": "application/json"})
+    assert st == 422, (st, data)
+    problem = json.loads(data)
+    assert any("templateID" in x["message"] for x in problem["validation"]), problem
+    assert not fake.fake.received, "Prism forwarded a request it refused"
+    v = fake.violations(m)
+    assert len(v.get("prism-openapi", [])) == 1, v
+    assert "UNPROCESSABLE_ENTITY" in v["prism-openapi"][0]
+
+
+def test_prism_on_envd_refuses_upload_of_wrong_type(fake):
+    m = fake.mark()
+    st, data, _ = sp.http_call(f"{fake.sandbox_url}/files?path=%2Ftmp%2Fx", "POST", b"hi",
+                               {"Content-Type": "text/plain", "E2b-Sandbox-Id": "a" * 20,
+                                "E2b-Sandbox-Port": "49983"})
+    assert st == 422, (st, data)
+    assert not fake.fake.received, "a refused upload reached the face"
+    v = fake.violations(m)
+    assert len(v.get("prism-envd", [])) == 1, v
+    assert [(x["source"], x["rule"]) for x in v["connect-check"]] == [("prism", "415")], v
+
+
+# ------------------------------------------------------------------ against a fake face
+
+class FakeFace:
+    """A scripted envd: each test sets `routes[path] = fn(handler, body)`."""
+
+    def __init__(self):
+        self.routes = {}
+        self.received = []
+        face = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                face.received.append((self.command, self.path, dict(self.headers), body))
+                fn = face.routes.get(self.path.split("?")[0])
+                if fn is None:
+                    self.reply(404, b'{"code":404,"message":"no route"}')
+                    return
+                fn(self, body)
+
+            do_GET = do_POST = do_any
+
+            def reply(self, status, body, ctype="application/json"):
+                self.send_response(status)
+                if body or status not in (204, 304):
+                    self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def stream(self, frames, gate=None):
+                """Chunked Connect stream; waits for `gate` after the first frame."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/connect+json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, fr in enumerate(frames):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(fr), fr))
+                    self.wfile.flush()
+                    if i == 0 and gate is not None:
+                        gate.wait(60)
+                self.wfile.write(b"0\r\n\r\n")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def fake_stack(tmp_path_factory):
+    """The same checkers in front of a scripted face (FakeFace), control plane included."""
+    sp.require_tools()
+    face = FakeFace()
+    try:
+        chk = sp.Checkers(tmp_path_factory.mktemp("fake"), face.url)
+    except BaseException:
+        face.close()
+        raise
+    chk.fake = face
+    yield chk
+    chk.stop()
+    face.close()
+
+
+@pytest.fixture
+def fake(fake_stack):
+    fake_stack.fake.routes = {}
+    fake_stack.fake.received.clear()
+    return fake_stack
+
+
+ENTRY = {"name": "a", "type": "FILE_TYPE_FILE", "path": "/a", "size": "12", "mode": 420,
+         "permissions": "-rw-r--r--", "owner": "user", "group": "user",
+         "modifiedTime": "2026-01-01T00:00:00Z"}
+START = sp.envelope({"event": {"start": {"pid": 7}}})
+END = sp.envelope({"event": {"end": {"exitCode": 1, "exited": True, "status": "exit status 1"}}})
+EOS = sp.envelope({}, flags=2)
+
+
+def test_fake_good_answers_pass_unchanged(fake):
+    """The baseline of the negative cases below: correct answers pass through as they are."""
+    frames = [START, sp.envelope({"event": {"data": {"stdout": "aGkK"}}}),
+              sp.envelope({"event": {"keepalive": {}}}), END, EOS]
+    fake.fake.routes = {
+        "/filesystem.Filesystem/ListDir":
+            lambda h, b: h.reply(200, json.dumps({"entries": [ENTRY]}).encode()),
+        "/process.Process/Start": lambda h, b: h.stream(frames),
+        "/filesystem.Filesystem/Stat":
+            lambda h, b: h.reply(404, b'{"code":"not_found","message":"no such file"}'),
+    }
+    m = fake.mark()
+    st, data, _ = _connect(fake.sandbox_url, "filesystem.Filesystem/ListDir", {"path": "/"})
+    assert st == 200 and json.loads(data) == {"entries": [ENTRY]}, (st, data)
+    st, data, _ = _connect(fake.sandbox_url, "process.Process/Start",
+                           {"process": {"cmd": "/bin/bash", "args": ["-l", "-c", "x"],
+                                        "envs": {"A": "b"}, "cwd": "/home/user"},
+                            "stdin": False}, streaming=True, headers={"Connect-Timeout-Ms": "60000"})
+    assert st == 200 and data == b"".join(frames), (st, data)
+    st, data, _ = _connect(fake.sandbox_url, "filesystem.Filesystem/Stat", {"path": "/nope"})
+    assert st == 404 and json.loads(data)["code"] == "not_found", (st, data)
+    assert not fake.violations(m)
+
+
+BAD_ANSWERS = [
+    ("int64-as-bool", "/filesystem.Filesystem/ListDir", False,
+     lambda h, b: h.reply(200, json.dumps({"entries": [dict(ENTRY, size=True)]}).encode()),
+     "entries[0].size", "type"),
+    ("enum-not-in-proto", "/filesystem.Filesystem/ListDir", False,
+     lambda h, b: h.reply(200, json.dumps({"entries": [dict(ENTRY, type="file")]}).encode()),
+     "entries[0].type", "enum"),
+    ("bad-timestamp", "/filesystem.Filesystem/ListDir", False,
+     lambda h, b: h.reply(200, json.dumps(
+         {"entries": [dict(ENTRY, modifiedTime="2026-01-01 00:00:00")]}).encode()),
+     "entries[0].modifiedTime", "timestamp"),
+    ("error-code-not-connect", "/filesystem.Filesystem/ListDir", False,
+     lambda h, b: h.reply(404, b'{"code":404,"message":"missing"}'), "error.code",
+     "connect-error"),
+    ("error-status-mismatch", "/filesystem.Filesystem/ListDir", False,
+     lambda h, b: h.reply(500, b'{"code":"not_found","message":"missing"}'), ":status",
+     "connect-error-status"),
+    ("two-oneof-members-in-frame", "/process.Process/Start", True,
+     lambda h, b: h.stream([START, sp.envelope(
+         {"event": {"data": {"stdout": "aA==", "stderr": "aA=="}}}), END, EOS]),
+     "[frame 1].event.data", "oneof"),
+    ("no-end-of-stream", "/process.Process/Start", True,
+     lambda h, b: h.stream([START, END]), "end-stream", "end-stream"),
+    ("frame-after-end", "/process.Process/Start", True,
+     lambda h, b: h.stream([START, EOS, END]), "[frame 2]", "end-stream"),
+    ("bad-end-of-stream-error", "/process.Process/Start", True,
+     lambda h, b: h.stream([START, sp.envelope({"error": {"code": "oops"}}, flags=2)]),
+     "end-stream.error.code", "connect-error"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_ANSWERS, ids=[c[0] for c in BAD_ANSWERS])
+def test_connect_check_refuses_bad_answer(fake, case):
+    _, path, streaming, fn, field, rule = case
+    fake.fake.routes = {path: fn}
+    m = fake.mark()
+    body = {"process": {"cmd": "true"}} if streaming else {"path": "/"}
+    st, data, _ = _connect(fake.sandbox_url, path[1:], body, streaming)
+    v = fake.violations(m).get("connect-check", [])
+    assert any(x["field"] == field and x["rule"] == rule and x["dir"] == "response"
+               for x in v), v
+    if streaming:
+        # The stream had started: the client gets an end-of-stream error instead.
+        assert st == 200, (st, data)
+        flags, payload = sp.split_envelopes(data)[-1]
+        assert flags == 2 and json.loads(payload)["error"]["code"] == "internal", data
+    else:
+        assert st == 502 and json.loads(data)["code"] == "internal", (st, data)
+
+
+def test_stream_frames_pass_before_the_stream_ends(fake):
+    """connect-check forwards each frame as soon as it is complete: the client reads the
+    start frame while the face still holds the rest back."""
+    gate = threading.Event()
+    fake.fake.routes = {"/process.Process/Start": lambda h, b: h.stream([START, END, EOS], gate)}
+    m = fake.mark()
+    req = urllib.request.Request(
+        f"{fake.sandbox_url}/process.Process/Start", method="POST",
+        data=sp.envelope({"process": {"cmd": "true"}}),
+        headers={"Content-Type": "application/connect+json", "Connect-Protocol-Version": "1"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            first = r.read(len(START))
+            assert first == START
+            gate.set()
+            rest = r.read()
+    finally:
+        gate.set()
+    assert rest == END + EOS
+    assert not fake.violations(m)
+
+
+def test_binary_upload_and_download_unaltered(fake):
+    """Prism alone would corrupt these bytes; through connect-check they arrive intact and
+    Prism still validated the request (its shadow) and the answer."""
+    data = bytes(range(256)) * 16
+    store = {}
+
+    def files(h, body):
+        if h.command == "POST":
+            store["f"] = body
+            h.reply(200, json.dumps([{"path": "/home/user/f", "name": "f",
+                                      "type": "file"}]).encode())
+        else:
+            h.reply(200, store["f"], "application/octet-stream")
+
+    fake.fake.routes = {"/files": files}
+    m = fake.mark()
+    st, out, _ = sp.http_call(f"{fake.sandbox_url}/files?path=%2Fhome%2Fuser%2Ff", "POST", data,
+                              {"Content-Type": "application/octet-stream"})
+    assert st == 200 and json.loads(out)[0]["path"] == "/home/user/f", (st, out)
+    assert store["f"] == data
+    st, out, hdrs = sp.http_call(f"{fake.sandbox_url}/files?path=%2Fhome%2Fuser%2Ff")
+    assert st == 200 and out == data, (st, len(out))
+    assert hdrs["Content-Type"] == "application/octet-stream"
+    assert not fake.violations(m)
+    prism_log = fake.prism_envd.text()
+    assert "Forwarding \"post\" request" in prism_log and "Forwarding \"get\" request" in prism_log
+
+
+def test_prism_on_envd_flags_an_undeclared_status(fake):
+    fake.fake.routes = {"/files": lambda h, b: h.reply(418, b'{"code":418,"message":"teapot"}')}
+    m = fake.mark()
+    st, out, _ = sp.http_call(f"{fake.sandbox_url}/files?path=x")
+    assert st == 502, (st, out)
+    v = fake.violations(m)
+    assert len(v.get("prism-envd", [])) == 1 and "warning" in v["prism-envd"][0], v
+    assert v["connect-check"][0]["severity"] == "Warning", v
