@@ -12,7 +12,7 @@ BENCH_PACKAGES := hyperfine bubblewrap
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps bench-deps build debug asan release fuzz run test checksrc bench install clean
+.PHONY: all deps sdk-deps bench-deps build debug asan release fuzz run test checksrc bench install clean
 
 all: build
 
@@ -43,9 +43,13 @@ run: release
 checksrc:
 	tools/checksrc.sh
 
+# The official SDKs and spec validators of tests/sdk (Node.js + npm ci).
+sdk-deps:
+	tools/sdk-deps.sh
+
 # Unit and black-box tests under ASan+UBSan, then the black-box suite again
 # against the static release binary, then a short run of every fuzz target.
-test: checksrc asan release fuzz
+test: checksrc sdk-deps asan release fuzz
 	ctest --preset asan
 	ctest --preset release -R '^integration$$'
 	tools/fuzz-smoke.sh build/fuzz $(FUZZ_SECONDS)

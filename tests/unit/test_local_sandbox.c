@@ -299,6 +299,32 @@ static void test_lifecycle(void **state)
         assert_int_equal(r.exit_code, 137);
         sbx_exec_result_release(&r);
     }
+    /* the cancel descriptor kills the command: already readable here, so
+     * exec must come back at once with canceled, not after the sleep */
+    {
+        const char *argv[] = {"sleep", "1000", NULL};
+        struct sbx_exec_req req;
+        int cp[2];
+
+        assert_int_equal(pipe(cp), 0);
+        assert_int_equal(write(cp[1], "x", 1), 1);
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.use_cancel_fd = true;
+        req.cancel_fd = cp[0];
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), 0);
+        assert_true(r.canceled);
+        assert_false(r.timed_out);
+        assert_int_equal(r.exit_code, 137);
+        sbx_exec_result_release(&r);
+        close(cp[0]);
+        close(cp[1]);
+        /* and nothing of it is left running in the sandbox */
+        run(f, info.id, "pgrep -x sleep || echo none", &r);
+        assert_string_equal(r.out, "none\n");
+        sbx_exec_result_release(&r);
+    }
     /* both pipes drained at once (no deadlock on a full pipe), and a bound */
     run(f, info.id, "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2", &r);
     assert_int_equal(r.out_len, 3000000);
