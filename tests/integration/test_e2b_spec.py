@@ -302,6 +302,34 @@ def test_connect_check_refuses_bad_request(fake, case):
     assert not fake.fake.received, "a refused request reached the face"
 
 
+def test_connect_check_refuses_duplicate_keys_and_bad_envelopes(fake):
+    """JSON.parse would keep the last of two equal keys: protojson refuses them. A
+    server-streaming call sends exactly one envelope, with flags 0."""
+    m = fake.mark()
+    hdrs = {"Content-Type": "application/json", "Connect-Protocol-Version": "1"}
+    st, _, _ = sp.http_call(f"{fake.sandbox_url}/filesystem.Filesystem/Stat", "POST",
+                            b'{"path": "/a", "path": "/b"}', hdrs)
+    assert st == 400
+    st, _, _ = sp.http_call(f"{fake.sandbox_url}/filesystem.Filesystem/Stat", "POST",
+                            b'{"path": "/a", "inner": {"x": 1, "x": 2}}', hdrs)
+    assert st == 400
+    hdrs["Content-Type"] = "application/connect+json"
+    two = sp.envelope({"process": {"pid": 1}}) * 2
+    st, _, _ = sp.http_call(f"{fake.sandbox_url}/process.Process/Connect", "POST", two, hdrs)
+    assert st == 400
+    st, _, _ = sp.http_call(f"{fake.sandbox_url}/process.Process/Connect", "POST",
+                            sp.envelope({"process": {"pid": 1}}, flags=2), hdrs)
+    assert st == 400
+    st, _, _ = sp.http_call(f"{fake.sandbox_url}/process.Process/Connect", "POST",
+                            sp.envelope({"process": {"pid": 1}})[:-2], hdrs)
+    assert st == 400
+    v = [(x["field"], x["rule"]) for x in fake.violations(m)["connect-check"]]
+    assert v.count(("", "duplicate-key")) == 2, v
+    assert ("inner", "unknown-field") in v, v
+    assert ("body", "envelope") in v and ("envelope.flags", "envelope") in v, v
+    assert not fake.fake.received
+
+
 def test_connect_check_refuses_missing_protocol_header_and_zero_timeout(fake):
     m = fake.mark()
     st, data, _ = sp.http_call(f"{fake.sandbox_url}/process.Process/Start", "POST",

@@ -39,8 +39,10 @@ const protobuf = require('protobufjs');
 
 const MAX_BODY = 64 << 20;        // a request body we read whole (Connect requests are small)
 const MAX_FRAME = 16 << 20;       // one envelope
+// Hop-by-hop headers, and Expect (this program answers 100-continue itself, then sends the
+// body along at once).
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization',
-    'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+    'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect']);
 const CONNECT_CODES = {
     canceled: 499, unknown: 500, invalid_argument: 400, deadline_exceeded: 504, not_found: 404,
     already_exists: 409, permission_denied: 403, resource_exhausted: 429,
