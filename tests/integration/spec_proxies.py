@@ -41,6 +41,47 @@ PRISM_VIOLATION = re.compile(r"✖|⚠|\bfatal\b")
 SYNC_PATH = "/__spec_sync/"
 
 
+def strict_openapi(src, dst):
+    """A copy of src where every object schema a request body reaches (NewSandbox, its
+    network/autoResume/volumeMounts parts, SandboxTimeoutRequest, ConnectSandbox, ...) gets
+    `additionalProperties: false` when it declares properties and says nothing about extra
+    ones. Nothing else changes. Without it Prism accepts any unknown key, and so does E2B (Go's
+    JSON decoding drops them): a misspelt field of ours would vanish silently. Returns dst."""
+    import yaml   # Debian python3-yaml
+    with open(src) as f:
+        doc = yaml.safe_load(f)
+    schemas = doc["components"]["schemas"]
+    done = set()
+
+    def walk(s):
+        if isinstance(s, list):
+            for x in s:
+                walk(x)
+            return
+        if not isinstance(s, dict):
+            return
+        ref = s.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in done:
+                done.add(name)
+                walk(schemas[name])
+        if ("properties" in s and "additionalProperties" not in s
+                and not any(k in s for k in ("allOf", "oneOf", "anyOf"))):
+            s["additionalProperties"] = False
+        for k, v in s.items():
+            if k != "$ref":
+                walk(v)
+
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            if isinstance(op, dict) and "requestBody" in op:
+                walk(op["requestBody"])
+    with open(dst, "w") as f:
+        yaml.safe_dump(doc, f, sort_keys=False)
+    return dst
+
+
 def require_tools():
     """Skip (with the command to run) when the pinned node tools or the specs are missing."""
     if shutil.which("node") is None:
@@ -178,7 +219,8 @@ class Checkers:
         self.sync_n = 0
         self.prism_cp = self.api_url = None
         if control_plane:
-            self.prism_cp, self.api_url = start_prism("prism-openapi", OPENAPI, face_url,
+            spec = strict_openapi(OPENAPI, os.path.join(self.logdir, "openapi.strict.yml"))
+            self.prism_cp, self.api_url = start_prism("prism-openapi", spec, face_url,
                                                       self.logdir)
             self.procs.append(self.prism_cp)
         # connect-check needs Prism's URL; Prism needs connect-check's replay URL: Prism's

@@ -44,7 +44,9 @@ What Prism 5.16.0 `proxy --errors` does (found by hand against a stub upstream, 
   User-Agent, ...) are ignored and forwarded; unknown query parameters are ignored and
   forwarded; properties a schema does not declare are accepted unless the schema says
   `additionalProperties: false` (NewSandbox does not: `{"templateID": "base", "bogus": 1}`
-  passes).
+  passes). The test therefore runs Prism on a copy of openapi.yml where the object schemas
+  of request bodies say `additionalProperties: false` (spec_proxies.strict_openapi; the only
+  change): an unknown or misspelt key of ours is a violation.
 * A path the spec does not have: 404 `#NO_PATH_MATCHED_ERROR`, not forwarded (the Connect
   paths are not in envd.yaml, hence connect-check).
 * Bodies are read as UTF-8 text: binary octet-stream bodies are corrupted both ways (every
@@ -354,6 +356,38 @@ def test_prism_refuses_new_sandbox_without_template(fake):
     v = fake.violations(m)
     assert len(v.get("prism-openapi", [])) == 1, v
     assert "UNPROCESSABLE_ENTITY" in v["prism-openapi"][0]
+
+
+def test_prism_passes_what_the_sdk_sends(fake):
+    """The baseline of the strict copy: the official SDK's create body and a valid answer pass
+    untouched (Prism forwards them, the answer arrives as the face sent it)."""
+    sandbox = {"templateID": "base", "sandboxID": "a" * 20, "clientID": "6532622b",
+               "envdVersion": "0.5.7", "envdAccessToken": "t", "domain": "localhost:1"}
+    fake.fake.routes = {"/sandboxes": lambda h, b: h.reply(201, json.dumps(sandbox).encode())}
+    m = fake.mark()
+    body = {"templateID": "base", "timeout": 300, "metadata": {"OpenHands_SID": "x"},
+            "envVars": {"A": "b"}, "secure": True, "allow_internet_access": True,
+            "autoPause": False, "network": {"allowPublicTraffic": False}}
+    st, data, _ = sp.http_call(f"{fake.api_url}/sandboxes", "POST", json.dumps(body).encode(),
+                               {"X-API-KEY": API_KEY, "Content-Type": "application/json",
+                                "E2b-Sandbox-Id": "ignored", "User-Agent": "e2b-js-sdk/2.51.0"})
+    assert st == 201 and json.loads(data) == sandbox, (st, data)
+    assert json.loads(fake.fake.received[0][3]) == body
+    assert not fake.violations(m)
+
+
+def test_prism_refuses_unknown_key_in_new_sandbox(fake):
+    """The strict copy of openapi.yml: a key NewSandbox does not declare, also nested."""
+    m = fake.mark()
+    for body in ({"templateID": "base", "envs": {"A": "b"}},
+                 {"templateID": "base", "network": {"allowPublicTraffic": True, "bogus": 1}}):
+        st, data, _ = sp.http_call(f"{fake.api_url}/sandboxes", "POST", json.dumps(body).encode(),
+                                   {"X-API-Key": API_KEY, "Content-Type": "application/json"})
+        assert st == 422, (st, data)
+        problem = json.loads(data)
+        assert [x["code"] for x in problem["validation"]] == ["additionalProperties"], problem
+    assert not fake.fake.received, "Prism forwarded a request it refused"
+    assert len(fake.violations(m).get("prism-openapi", [])) == 2
 
 
 def test_prism_on_envd_refuses_upload_of_wrong_type(fake):
