@@ -1,6 +1,7 @@
 """The checking proxies of test_e2b_spec.py: Prism on E2B's OpenAPI files and connect-check.
 
-    client --E2B_API_URL-->     prism proxy openapi.yml --errors  --> face (control plane)
+    client --E2B_API_URL-->     Recorder --> prism proxy openapi.yml (strict copy) --errors
+                                                                  --> face (control plane)
     client --E2B_SANDBOX_URL--> connect-check --Connect RPCs--------> face (envd)
                                       \\--other paths (shadow)--> prism proxy envd.yaml --errors
                                                                   --> connect-check's replay
@@ -11,6 +12,7 @@ protobufjs, versions pinned in tests/sdk/package-lock.json. Specs: shared/specs/
 repository (or $SBX_SPECS_DIR), used in place.
 """
 
+import http.client
 import json
 import os
 import re
@@ -18,8 +20,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -209,6 +214,56 @@ def split_envelopes(data):
     return out
 
 
+class Recorder:
+    """A transparent HTTP/1.1 forwarder that keeps every request as the client sent it:
+    (method, raw target, headers, body). Prism re-encodes the query it forwards, so what it
+    does not check (the style of array parameters, the SDK's double encoding of `metadata`) is
+    read here, in front of it."""
+
+    def __init__(self, upstream_url):
+        up = urllib.parse.urlsplit(upstream_url)
+        self.requests = []
+        rec = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                rec.requests.append((self.command, self.path, dict(self.headers), body))
+                hdrs = {k: v for k, v in self.headers.items()
+                        if k.lower() not in ("host", "connection", "keep-alive", "expect")}
+                c = http.client.HTTPConnection(up.hostname, up.port, timeout=600)
+                try:
+                    c.request(self.command, self.path, body=body if n else None, headers=hdrs)
+                    r = c.getresponse()
+                    data = r.read()
+                finally:
+                    c.close()
+                self.send_response(r.status, r.reason)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
+                                         "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_any
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Checkers:
     """Prism instances and connect-check in front of one face; reads their verdicts."""
 
@@ -217,12 +272,14 @@ class Checkers:
         self.face_url = face_url
         self.procs = []
         self.sync_n = 0
-        self.prism_cp = self.api_url = None
+        self.prism_cp = self.api_url = self.prism_cp_url = self.recorder = None
         if control_plane:
             spec = strict_openapi(OPENAPI, os.path.join(self.logdir, "openapi.strict.yml"))
-            self.prism_cp, self.api_url = start_prism("prism-openapi", spec, face_url,
-                                                      self.logdir)
+            self.prism_cp, self.prism_cp_url = start_prism("prism-openapi", spec, face_url,
+                                                           self.logdir)
             self.procs.append(self.prism_cp)
+            self.recorder = Recorder(self.prism_cp_url)
+            self.api_url = self.recorder.url
         # connect-check needs Prism's URL; Prism needs connect-check's replay URL: Prism's
         # port is chosen first, connect-check started, then Prism on that port.
         envd_port = free_port()
@@ -239,11 +296,13 @@ class Checkers:
         self.envd_prism_url = envd_url
 
     def stop(self):
+        if self.recorder:
+            self.recorder.stop()
         for p in reversed(self.procs):
             p.stop()
 
     def prisms(self):
-        return [(p, u) for p, u in ((self.prism_cp, self.api_url),
+        return [(p, u) for p, u in ((self.prism_cp, self.prism_cp_url),
                                     (self.prism_envd, self.envd_prism_url)) if p]
 
     def _sync(self):

@@ -3,7 +3,7 @@
 
 Topology (tests/integration/spec_proxies.py):
 
-    sbx -p e2b --E2B_API_URL-->  prism proxy openapi.yml --errors --> sbx serve e2b
+    sbx -p e2b --E2B_API_URL--> recorder --> prism proxy openapi.yml --errors --> sbx serve e2b
                --E2B_SANDBOX_URL--> tests/sdk/connect-check.mjs   --> sbx serve e2b
                     (Connect RPCs checked against process.proto / filesystem.proto;
                      /files, /health through prism proxy envd.yaml --errors)
@@ -47,6 +47,10 @@ What Prism 5.16.0 `proxy --errors` does (found by hand against a stub upstream, 
   passes). The test therefore runs Prism on a copy of openapi.yml where the object schemas
   of request bodies say `additionalProperties: false` (spec_proxies.strict_openapi; the only
   change): an unknown or misspelt key of ours is a violation.
+* The style of array query parameters is not checked: `state=running&state=paused` passes
+  like `state=running,paused` (the spec says explode: false), and Prism re-encodes the query
+  it forwards. A recorder in front of Prism (spec_proxies.Recorder) keeps the raw requests for
+  the test's own checks of the list query.
 * A path the spec does not have: 404 `#NO_PATH_MATCHED_ERROR`, not forwarded (the Connect
   paths are not in envd.yaml, hence connect-check).
 * Bodies are read as UTF-8 text: binary octet-stream bodies are corrupted both ways (every
@@ -61,6 +65,7 @@ import os
 import re
 import secrets
 import threading
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -165,9 +170,26 @@ def test_create_with_name_labels_env(box, e2b, clean):
     assert out == "hello"
 
 
-def test_ls_filters_by_metadata(box, e2b, clean):
+def _list_queries(stack, since):
+    return [urllib.parse.urlsplit(t).query for m, t, _, _ in stack.recorder.requests[since:]
+            if m == "GET" and urllib.parse.urlsplit(t).path == "/v2/sandboxes"]
+
+
+def test_ls_filters_by_metadata(box, e2b, stack, clean):
+    since = len(stack.recorder.requests)
     ids = [s["id"] for s in json.loads(e2b.ok("ls", "-l", "team=spec", "--json").stdout)]
     assert box["id"] in ids
+    # What Prism does not check: `metadata` is itself a query string, encoded once more as the
+    # value (the SDK's encoding); `state` is comma-joined (explode: false), never repeated.
+    queries = _list_queries(stack, since)
+    assert queries, stack.recorder.requests[since:]
+    for q in queries:
+        params = urllib.parse.parse_qs(q, keep_blank_values=True)
+        assert len(params.get("metadata", [])) == 1, q
+        assert ("team", "spec") in urllib.parse.parse_qsl(params["metadata"][0]), q
+        assert len(params.get("state", [])) <= 1, q
+        for st in params.get("state", []):
+            assert set(st.split(",")) <= {"running", "paused"}, q
     ids = [s["id"] for s in json.loads(e2b.ok("ls", "-l", "team=nobody", "--json").stdout)]
     assert box["id"] not in ids
     named = json.loads(e2b.ok("ls", "--name", box["name"], "--json").stdout)
