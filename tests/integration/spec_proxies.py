@@ -179,8 +179,9 @@ def start_prism(name, spec, upstream, logdir):
 def start_connect_check(face_url, prism_url, logdir, name="connect-check"):
     """connect-check in front of face_url; returns (Proc, url, replay url, violations log)."""
     vlog = os.path.join(logdir, f"{name}.violations.jsonl")
+    tlog = os.path.join(logdir, f"{name}.trace.jsonl")
     p = Proc(name, ["node", CONNECT_CHECK, "--protos", ENVD_PROTOS, "--face", face_url,
-                    "--prism", prism_url, "--log", vlog],
+                    "--prism", prism_url, "--log", vlog, "--trace", tlog],
              os.path.join(logdir, f"{name}.log"), cwd=SDK_DIR)
     m = p.wait_for(CC_READY, timeout=60)
     return p, m.group(1), m.group(2), vlog
@@ -322,7 +323,16 @@ class Checkers:
         self._sync()
         m = {p.name: len(p.text()) for p, _ in self.prisms()}
         m["cc"] = os.path.getsize(self.cc_log)
+        m["trace"] = os.path.getsize(self.cc_log.replace(".violations.jsonl", ".trace.jsonl"))
         return m
+
+    def traffic(self, since=None):
+        """What connect-check checked and passed since a mark: [{rpc|method+path, status,
+        frames, ended}] (the proof that a clean run was not an empty one)."""
+        path = self.cc_log.replace(".violations.jsonl", ".trace.jsonl")
+        with open(path) as f:
+            f.seek((since or {}).get("trace", 0))
+            return [json.loads(ln) for ln in f.read().splitlines() if ln.strip()]
 
     def violations(self, since=None):
         """New violations since a mark: {'prism-openapi': [line...], 'prism-envd': [...],

@@ -136,9 +136,9 @@ def e2b(stack, tmp_path_factory):
 
 @pytest.fixture
 def clean(stack):
-    """Asserts the test caused no violation in any checker."""
+    """Asserts the test caused no violation in any checker; the value is the mark."""
     m = stack.mark()
-    yield
+    yield m
     v = stack.violations(m)
     assert not v, "spec violations:\n" + stack.describe(v)
 
@@ -209,13 +209,24 @@ def test_exec_session_output_and_exit_code(box, e2b, clean):
     assert "to-out" in r.stdout and "to-err" in r.stdout, describe(r)
 
 
-def test_exec_raw_separates_streams(box, e2b, clean):
+def _passed(stack, mark, rpc=None, method=None, path=None):
+    """The exchanges connect-check checked and passed since mark, of that rpc / request."""
+    return [t for t in stack.traffic(mark)
+            if (rpc is None or t.get("rpc") == rpc) and
+            (method is None or (t.get("method") == method and
+                                urllib.parse.urlsplit(t["path"]).path == path))]
+
+
+def test_exec_raw_separates_streams(box, e2b, stack, clean):
     r = e2b("exec", "--raw", "--json", box["id"], "--", "sh", "-c",
             "printf out; printf err >&2; exit 5")
     assert r.returncode == 5, describe(r)
     obj = json.loads(r.stdout)
     assert obj["exit_code"] == 5 and obj["stdout"] == "out" and obj["stderr"] == "err", obj
     assert obj["timed_out"] is False, obj
+    # start, stdout, stderr, end, end-of-stream: every frame was checked on its way
+    starts = _passed(stack, clean, rpc="process.Process/Start")
+    assert any(t["ended"] and t["frames"] >= 5 for t in starts), starts
 
 
 def test_exec_timeout(box, e2b, clean):
@@ -226,7 +237,7 @@ def test_exec_timeout(box, e2b, clean):
     assert e2b.session(box["id"], "echo still-usable").stdout.strip() == "still-usable"
 
 
-def test_cp_file_up_and_down_byte_exact(box, e2b, clean, tmp_path):
+def test_cp_file_up_and_down_byte_exact(box, e2b, stack, clean, tmp_path):
     data = bytes(range(256)) * 64 + secrets.token_bytes(4096)   # every byte value: binary
     src = tmp_path / "blob.bin"
     src.write_bytes(data)
@@ -236,6 +247,9 @@ def test_cp_file_up_and_down_byte_exact(box, e2b, clean, tmp_path):
     back = tmp_path / "back.bin"
     e2b.ok("cp", f"{box['id']}:/tmp/blob.bin", str(back))
     assert back.read_bytes() == data
+    # both ways through /files, validated by Prism on envd.yaml
+    assert [t["status"] for t in _passed(stack, clean, method="POST", path="/files")] == [200]
+    assert [t["status"] for t in _passed(stack, clean, method="GET", path="/files")] == [200]
 
 
 def test_cp_directory_up_and_down(box, e2b, clean, tmp_path):
@@ -279,6 +293,8 @@ def test_run_uname(e2b, stack, clean):
     assert r.stdout.startswith("Linux "), describe(r)
     after = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
     assert after <= before, f"sbx run left {after - before}"
+    assert _passed(stack, clean, method="POST", path="/files"), "sbx-server was not uploaded"
+    assert _passed(stack, clean, rpc="process.Process/Start"), "nothing was started"
 
 
 # ------------------------------------------------------------------ the checkers can fail
@@ -535,6 +551,9 @@ def test_fake_good_answers_pass_unchanged(fake):
     st, data, _ = _connect(fake.sandbox_url, "filesystem.Filesystem/Stat", {"path": "/nope"})
     assert st == 404 and json.loads(data)["code"] == "not_found", (st, data)
     assert not fake.violations(m)
+    assert [(t["rpc"], t["status"], t.get("frames")) for t in fake.traffic(m)] == [
+        ("filesystem.Filesystem/ListDir", 200, None), ("process.Process/Start", 200, 5),
+        ("filesystem.Filesystem/Stat", 404, None)]
 
 
 BAD_ANSWERS = [

@@ -22,9 +22,12 @@
 //
 // Every violation is appended as one JSON line to --log and answered with a 4xx/5xx (or, in a
 // stream that has already started, an end-of-stream error frame) so the client fails visibly.
+// With --trace, every exchange that passed is appended there as one JSON line too (what was
+// checked: {rpc|path, status, frames, ended}), so a test can tell "no violation" from "no
+// traffic".
 //
 // usage: node connect-check.mjs --protos DIR --face URL --prism URL --log FILE
-//                               [--host H] [--port N] [--replay-port N]
+//                               [--trace FILE] [--host H] [--port N] [--replay-port N]
 // DIR holds process/process.proto and filesystem/filesystem.proto (shared/specs/e2b/envd).
 // Ready: prints "connect-check: listening on http://H:P replay http://H:R" and flushes.
 // Only dependency: protobufjs (pinned in tests/sdk/package.json).
@@ -56,7 +59,7 @@ const ID_HEADER = 'x-connect-check-id';
 function parseArgs(argv) {
     const o = { host: '127.0.0.1', port: 0, replayPort: 0 };
     const names = { '--protos': 'protos', '--face': 'face', '--prism': 'prism', '--log': 'log',
-        '--host': 'host', '--port': 'port', '--replay-port': 'replayPort' };
+        '--trace': 'trace', '--host': 'host', '--port': 'port', '--replay-port': 'replayPort' };
     for (let i = 0; i < argv.length; i++) {
         const k = names[argv[i]];
         if (!k || i + 1 >= argv.length) usage(`unknown or incomplete option '${argv[i]}'`);
@@ -71,13 +74,18 @@ function parseArgs(argv) {
 
 function usage(msg) {
     process.stderr.write(`connect-check: ${msg}\nusage: node connect-check.mjs --protos DIR ` +
-        '--face URL --prism URL --log FILE [--host H] [--port N] [--replay-port N]\n');
+        '--face URL --prism URL --log FILE [--trace FILE] [--host H] [--port N] [--replay-port N]\n');
     process.exit(2);
 }
 
 // ------------------------------------------------------------------ violations
 
 let logPath = null;
+let tracePath = null;
+
+function trace(t) {
+    if (tracePath) fs.appendFileSync(tracePath, JSON.stringify({ time: new Date().toISOString(), ...t }) + '\n');
+}
 
 function report(v) {
     const line = JSON.stringify({ time: new Date().toISOString(), ...v });
@@ -587,6 +595,7 @@ class ConnectRoute {
         }
         res.writeHead(ur.statusCode, { ...responseHeaders(ur.headers, true), 'content-length': body.length });
         res.end(body);
+        trace({ rpc: rbase.rpc, status: ur.statusCode });
     }
 
     relayStream(ur, res, method, rbase, clientGone) {
@@ -652,9 +661,14 @@ class ConnectRoute {
             if (!ended) out.push({ field: 'end-stream', rule: 'end-stream', detail: 'the stream ended without an end-of-stream message' });
             if (out.length) return fail(out);
             res.end();
+            trace({ rpc: rbase.rpc, status: 200, frames: index, ended: true });
         });
         ur.on('error', () => {
             if (!failed && !clientGone()) res.destroy();
+        });
+        res.on('close', () => {
+            // The client left first (e.g. after the start frame of a background process).
+            if (!failed && !res.writableFinished) trace({ rpc: rbase.rpc, status: 200, frames: index, ended: false, client_closed: true });
         });
     }
 }
@@ -803,6 +817,7 @@ class PrismRoute {
                 ur.pipe(res);
                 ur.resume();
             }
+            trace({ method: req.method, path: req.url, status: ur.statusCode });
             return;
         }
         const dir = entry.replayed ? 'response' : 'request';
@@ -842,6 +857,10 @@ async function main() {
     const o = parseArgs(process.argv.slice(2));
     logPath = o.log;
     fs.writeFileSync(logPath, '');
+    if (o.trace) {
+        tracePath = o.trace;
+        fs.writeFileSync(tracePath, '');
+    }
     const root = loadProtos(o.protos);
     const face = new URL(o.face);
     const prism = new URL(o.prism);
