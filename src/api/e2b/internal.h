@@ -89,7 +89,8 @@ void sbx__e2b_add(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s);
 /* Unlinks s from the table, releases its envd state and frees it. */
 void sbx__e2b_drop(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s);
 void sbx__e2b_sbx_free(struct sbx_e2b_sbx *s);
-/* A fresh [a-z0-9]{20} id / a random hex token (n bytes of entropy). */
+/* A fresh [a-z0-9]{20} id / a random hex token (n bytes of entropy; NULL
+ * when out of memory or without an entropy source). */
 void sbx__e2b_new_id(char out[SBX_E2B_ID_LEN + 1]);
 char *sbx__e2b_new_token(const char *prefix, size_t n);
 /* The image a template names; NULL = the backend's default; -ENOENT when
