@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -27,6 +26,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from conftest import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SDK_DIR = os.path.join(ROOT, "tests", "sdk")
@@ -100,14 +101,6 @@ def require_tools():
             pytest.skip(f"missing {what}: {p}")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Proc:
     """A child process whose stdout+stderr go to a log file, started in its own group."""
 
@@ -122,11 +115,9 @@ class Proc:
         f.close()
 
     def text(self):
-        try:
-            with open(self.log, "r", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        """Everything the process wrote so far (created before it started: never missing)."""
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def wait_for(self, regex, timeout=READY_TIMEOUT):
         deadline = time.monotonic() + timeout
@@ -215,16 +206,14 @@ def split_envelopes(data):
     return out
 
 
-class Recorder:
-    """A transparent HTTP/1.1 forwarder that keeps every request as the client sent it:
-    (method, raw target, headers, body). Prism re-encodes the query it forwards, so what it
-    does not check (the style of array parameters, the SDK's double encoding of `metadata`) is
-    read here, in front of it."""
+class LoopbackHTTP:
+    """An HTTP/1.1 server on 127.0.0.1 in a thread of this process. Each request is kept in
+    `received` as (method, raw target, headers, body), then given to self.handle(h, body),
+    where h is the BaseHTTPRequestHandler (with reply() and stream() below)."""
 
-    def __init__(self, upstream_url):
-        up = urllib.parse.urlsplit(upstream_url)
-        self.requests = []
-        rec = self
+    def __init__(self):
+        self.received = []
+        outer = self
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -232,26 +221,34 @@ class Recorder:
             def do_any(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
-                rec.requests.append((self.command, self.path, dict(self.headers), body))
-                hdrs = {k: v for k, v in self.headers.items()
-                        if k.lower() not in ("host", "connection", "keep-alive", "expect")}
-                c = http.client.HTTPConnection(up.hostname, up.port, timeout=600)
-                try:
-                    c.request(self.command, self.path, body=body if n else None, headers=hdrs)
-                    r = c.getresponse()
-                    data = r.read()
-                finally:
-                    c.close()
-                self.send_response(r.status, r.reason)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
-                                         "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                outer.received.append((self.command, self.path, dict(self.headers), body))
+                outer.handle(self, body)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_any
+
+            def reply(self, status, body, ctype="application/json", headers=(), reason=None):
+                self.send_response(status, reason)
+                for k, v in headers:
+                    self.send_header(k, v)
+                if ctype and (body or status not in (204, 304)):
+                    self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def stream(self, frames, gate=None):
+                """A chunked Connect stream of these envelopes; waits for the threading.Event
+                `gate` after the first one."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/connect+json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, fr in enumerate(frames):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(fr), fr))
+                    self.wfile.flush()
+                    if i == 0 and gate is not None:
+                        gate.wait(60)
+                self.wfile.write(b"0\r\n\r\n")
 
             def log_message(self, *a):
                 pass
@@ -260,9 +257,36 @@ class Recorder:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def stop(self):
+    def handle(self, h, body):
+        raise NotImplementedError
+
+    def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Recorder(LoopbackHTTP):
+    """A transparent forwarder that keeps every request as the client sent it (`received`).
+    Prism re-encodes the query it forwards, so what it does not check (the style of array
+    parameters, the SDK's double encoding of `metadata`) is read here, in front of it."""
+
+    def __init__(self, upstream_url):
+        self.upstream = urllib.parse.urlsplit(upstream_url)
+        super().__init__()
+
+    def handle(self, h, body):
+        hdrs = {k: v for k, v in h.headers.items()
+                if k.lower() not in ("host", "connection", "keep-alive", "expect")}
+        c = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=600)
+        try:
+            c.request(h.command, h.path, body=body or None, headers=hdrs)
+            r = c.getresponse()
+            data = r.read()
+        finally:
+            c.close()
+        h.reply(r.status, data, ctype=None, reason=r.reason,
+                headers=[(k, v) for k, v in r.getheaders() if k.lower() not in
+                         ("connection", "keep-alive", "transfer-encoding", "content-length")])
 
 
 class Checkers:
@@ -298,7 +322,7 @@ class Checkers:
 
     def stop(self):
         if self.recorder:
-            self.recorder.stop()
+            self.recorder.close()
         for p in reversed(self.procs):
             p.stop()
 

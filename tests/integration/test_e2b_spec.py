@@ -67,7 +67,6 @@ import secrets
 import threading
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -171,18 +170,18 @@ def test_create_with_name_labels_env(box, e2b, clean):
 
 
 def _list_queries(stack, since):
-    return [urllib.parse.urlsplit(t).query for m, t, _, _ in stack.recorder.requests[since:]
+    return [urllib.parse.urlsplit(t).query for m, t, _, _ in stack.recorder.received[since:]
             if m == "GET" and urllib.parse.urlsplit(t).path == "/v2/sandboxes"]
 
 
 def test_ls_filters_by_metadata(box, e2b, stack, clean):
-    since = len(stack.recorder.requests)
+    since = len(stack.recorder.received)
     ids = [s["id"] for s in json.loads(e2b.ok("ls", "-l", "team=spec", "--json").stdout)]
     assert box["id"] in ids
     # What Prism does not check: `metadata` is itself a query string, encoded once more as the
     # value (the SDK's encoding); `state` is comma-joined (explode: false), never repeated.
     queries = _list_queries(stack, since)
-    assert queries, stack.recorder.requests[since:]
+    assert queries, stack.recorder.received[since:]
     for q in queries:
         params = urllib.parse.parse_qs(q, keep_blank_values=True)
         assert len(params.get("metadata", [])) == 1, q
@@ -442,60 +441,19 @@ def test_prism_on_envd_refuses_upload_of_wrong_type(fake):
 
 # ------------------------------------------------------------------ against a fake face
 
-class FakeFace:
-    """A scripted envd: each test sets `routes[path] = fn(handler, body)`."""
+class FakeFace(sp.LoopbackHTTP):
+    """A scripted envd and control plane: each test sets `routes[path] = fn(handler, body)`."""
 
     def __init__(self):
         self.routes = {}
-        self.received = []
-        face = self
+        super().__init__()
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_any(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                face.received.append((self.command, self.path, dict(self.headers), body))
-                fn = face.routes.get(self.path.split("?")[0])
-                if fn is None:
-                    self.reply(404, b'{"code":404,"message":"no route"}')
-                    return
-                fn(self, body)
-
-            do_GET = do_POST = do_any
-
-            def reply(self, status, body, ctype="application/json"):
-                self.send_response(status)
-                if body or status not in (204, 304):
-                    self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def stream(self, frames, gate=None):
-                """Chunked Connect stream; waits for `gate` after the first frame."""
-                self.send_response(200)
-                self.send_header("Content-Type", "application/connect+json")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                for i, fr in enumerate(frames):
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(fr), fr))
-                    self.wfile.flush()
-                    if i == 0 and gate is not None:
-                        gate.wait(60)
-                self.wfile.write(b"0\r\n\r\n")
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def handle(self, h, body):
+        fn = self.routes.get(h.path.split("?")[0])
+        if fn is None:
+            h.reply(404, b'{"code":404,"message":"no route"}')
+            return
+        fn(h, body)
 
 
 @pytest.fixture(scope="module")
