@@ -294,11 +294,15 @@ static int on_headers(struct sbx_http_req *req, char *detail, size_t dlen, void 
         return st;
     }
     req->route_ud = r;
-    if (!r->id[0] || r->port != SBX_E2B_ENVD_PORT)
+    if (!r->id[0])
         return 0;
     s = sbx__e2b_find(f, r->id);
     if (!s || s->state != SBX_E2B_RUNNING)
         return 0; /* answered in on_request, with the platform's body */
+    if (r->port != SBX_E2B_ENVD_PORT) {
+        req->hijack = true; /* proxy.c relays the connection */
+        return 0;
+    }
     return sbx__e2b_envd_headers(f, s, req, detail, dlen);
 }
 
@@ -466,6 +470,7 @@ void sbx_e2b_face_free(struct sbx_e2b_face *f)
         sbx__e2b_sbx_free(s);
     }
     sbx_api_worker_free(f->worker);
+    sbx__e2b_proxy_free(f);
     sbx_store_close(f->store);
     free(f->backend);
     free(f->api_key);
