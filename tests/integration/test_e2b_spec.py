@@ -62,7 +62,6 @@ What Prism 5.16.0 `proxy --errors` does (found by hand against a stub upstream, 
 import hashlib
 import json
 import os
-import re
 import secrets
 import threading
 import urllib.parse
@@ -71,10 +70,9 @@ import urllib.request
 import pytest
 
 import spec_proxies as sp
-from conftest import SBX_SERVER
+from conftest_e2b import discard_face, finish_face, start_face
 from conftest_local import Sbx, describe, require_sbx
 
-FACE_READY = re.compile(r"sbx serve e2b: listening on (http://127\.0\.0\.1:(\d+))")
 API_KEY = "e2b_" + "5bc0" * 10
 
 
@@ -84,38 +82,25 @@ def _tree_has(*parts):
 
 # ------------------------------------------------------------------ fixtures
 
-def _start_face(tmp):
-    """`sbx serve e2b --port 0` on its own state directory; returns (Proc, url)."""
-    cli = require_sbx()
-    if not _tree_has("src", "cli", "cmd_serve.c"):
-        pytest.skip("this tree has no `sbx serve` yet (src/cli/cmd_serve.c)")
-    state = tmp / "face-state"
-    state.mkdir()
-    env = dict(os.environ, SBX_STATE_DIR=str(state), SBX_SERVER_BIN=SBX_SERVER)
-    env.pop("SBX_PROVIDER", None)
-    p = sp.Proc("face", [cli, "serve", "e2b", "--port", "0", "--api-key", API_KEY],
-                str(tmp / "face.log"), env=env)
-    m = p.wait_for(FACE_READY, timeout=60)
-    return p, m.group(1)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """The face with Prism and connect-check in front of it."""
+    """`sbx serve e2b` (conftest_e2b's face, kept for the module) with Prism and connect-check
+    in front of it. At the end: what is left is killed through the API, the face must stop
+    with 0 and its backend must be empty (conftest_e2b.finish_face)."""
     sp.require_tools()
     tmp = tmp_path_factory.mktemp("spec")
-    face, face_url = _start_face(tmp)
+    state = str(tmp / "face-state")
+    face = start_face(state, api_key=API_KEY)
     try:
-        chk = sp.Checkers(tmp, face_url)
-    except BaseException:
-        face.stop()
-        raise
-    chk.face = face
-    chk.face_port = int(face_url.rsplit(":", 1)[1])
-    yield chk
-    chk.stop()
-    rc = face.stop()
-    assert rc == 0, f"sbx serve e2b exited {rc}; log:\n{face.text()[-3000:]}"
+        chk = sp.Checkers(tmp, face.url)
+        try:
+            chk.face = face
+            yield chk
+        finally:
+            chk.stop()
+        finish_face(face)
+    finally:
+        discard_face(face, state)
 
 
 @pytest.fixture(scope="module")
