@@ -167,11 +167,11 @@ def start_prism(name, spec, upstream, logdir):
     raise AssertionError(f"{name}: no free port after 3 tries")
 
 
-def start_connect_check(face_url, prism_url, logdir, name="connect-check"):
+def start_connect_check(face_url, prism_url, logdir, name="connect-check", protos=ENVD_PROTOS):
     """connect-check in front of face_url; returns (Proc, url, replay url, violations log)."""
     vlog = os.path.join(logdir, f"{name}.violations.jsonl")
     tlog = os.path.join(logdir, f"{name}.trace.jsonl")
-    p = Proc(name, ["node", CONNECT_CHECK, "--protos", ENVD_PROTOS, "--face", face_url,
+    p = Proc(name, ["node", CONNECT_CHECK, "--protos", protos, "--face", face_url,
                     "--prism", prism_url, "--log", vlog, "--trace", tlog],
              os.path.join(logdir, f"{name}.log"), cwd=SDK_DIR)
     m = p.wait_for(CC_READY, timeout=60)
@@ -272,6 +272,7 @@ class Recorder(LoopbackHTTP):
 
     def __init__(self, upstream_url):
         self.upstream = urllib.parse.urlsplit(upstream_url)
+        self.refused = []   # what Prism refused, with its details (its log has none)
         super().__init__()
 
     def handle(self, h, body):
@@ -284,6 +285,14 @@ class Recorder(LoopbackHTTP):
             data = r.read()
         finally:
             c.close()
+        if r.getheader("Content-Type", "").startswith("application/problem+json"):
+            try:
+                problem = json.loads(data)
+            except ValueError:
+                problem = data.decode("utf-8", "replace")
+            self.refused.append({"method": h.command, "target": h.path, "status": r.status,
+                                 "sl-violations": r.getheader("sl-violations"),
+                                 "problem": problem})
         h.reply(r.status, data, ctype=None, reason=r.reason,
                 headers=[(k, v) for k, v in r.getheaders() if k.lower() not in
                          ("connection", "keep-alive", "transfer-encoding", "content-length")])
@@ -292,14 +301,16 @@ class Recorder(LoopbackHTTP):
 class Checkers:
     """Prism instances and connect-check in front of one face; reads their verdicts."""
 
-    def __init__(self, logdir, face_url, control_plane=True):
+    def __init__(self, logdir, face_url, control_plane=True, specs=SPECS):
+        """specs: the directory holding e2b/openapi.yml, e2b/envd/{envd.yaml,*/*.proto}."""
         self.logdir = str(logdir)
         self.face_url = face_url
         self.procs = []
         self.sync_n = 0
         self.prism_cp = self.api_url = self.prism_cp_url = self.recorder = None
         if control_plane:
-            spec = strict_openapi(OPENAPI, os.path.join(self.logdir, "openapi.strict.yml"))
+            spec = strict_openapi(os.path.join(specs, "e2b", "openapi.yml"),
+                                  os.path.join(self.logdir, "openapi.strict.yml"))
             self.prism_cp, self.prism_cp_url = start_prism("prism-openapi", spec, face_url,
                                                            self.logdir)
             self.procs.append(self.prism_cp)
@@ -310,9 +321,11 @@ class Checkers:
         envd_port = free_port()
         envd_url = f"http://127.0.0.1:{envd_port}"
         self.cc, self.sandbox_url, self.replay_url, self.cc_log = start_connect_check(
-            face_url, envd_url, self.logdir)
+            face_url, envd_url, self.logdir, protos=os.path.join(specs, "e2b", "envd"))
         self.procs.append(self.cc)
-        self.prism_envd = Proc("prism-envd", [PRISM, "proxy", ENVD_YAML, self.replay_url,
+        self.prism_envd = Proc("prism-envd", [PRISM, "proxy",
+                                              os.path.join(specs, "e2b", "envd", "envd.yaml"),
+                                              self.replay_url,
                                               "--errors", "-h", "127.0.0.1", "-p",
                                               str(envd_port)],
                                os.path.join(self.logdir, "prism-envd.log"), cwd=SDK_DIR)
@@ -347,6 +360,7 @@ class Checkers:
         self._sync()
         m = {p.name: len(p.text()) for p, _ in self.prisms()}
         m["cc"] = os.path.getsize(self.cc_log)
+        m["refused"] = len(self.recorder.refused) if self.recorder else 0
         m["trace"] = os.path.getsize(self.cc_log.replace(".violations.jsonl", ".trace.jsonl"))
         return m
 
@@ -376,6 +390,9 @@ class Checkers:
         # the details Prism's own log lacks; the sync requests never reach connect-check.
         if cc:
             out["connect-check"] = cc
+        # The details of what Prism on openapi.yml refused, as the client got them.
+        if self.recorder and self.recorder.refused[since.get("refused", 0):]:
+            out["prism-openapi-answers"] = self.recorder.refused[since.get("refused", 0):]
         return out
 
     def describe(self, v):

@@ -63,6 +63,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import threading
 import urllib.parse
 import urllib.request
@@ -143,6 +144,20 @@ def box(e2b, stack):
 
 
 # ------------------------------------------------------------------ the C provider, clean
+
+def test_run_uname(e2b, stack, clean):
+    """The whole path: create, upload sbx-server through /files, Process/Start, act, delete.
+    First in the module: on the local backend sandboxes share the host's ports, and the
+    sbx-server of `box` below would hold 4444 (a documented difference from E2B)."""
+    before = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
+    r = e2b("run", "--", "uname", "-a", timeout=300)
+    assert r.returncode == 0, describe(r)
+    assert r.stdout.startswith("Linux "), describe(r)
+    after = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
+    assert after <= before, f"sbx run left {after - before}"
+    assert _passed(stack, clean, method="POST", path="/files"), "sbx-server was not uploaded"
+    assert _passed(stack, clean, rpc="process.Process/Start"), "nothing was started"
+
 
 def test_create_with_name_labels_env(box, e2b, clean):
     obj = box["created"]
@@ -269,19 +284,31 @@ def test_rm(e2b, stack, clean):
     assert r.returncode == 1, describe(r)
 
 
-def test_run_uname(e2b, stack, clean):
-    """The whole path: create, upload sbx-server through /files, Process/Start, act, delete."""
-    before = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
-    r = e2b("run", "--", "uname", "-a", timeout=300)
-    assert r.returncode == 0, describe(r)
-    assert r.stdout.startswith("Linux "), describe(r)
-    after = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
-    assert after <= before, f"sbx run left {after - before}"
-    assert _passed(stack, clean, method="POST", path="/files"), "sbx-server was not uploaded"
-    assert _passed(stack, clean, rpc="process.Process/Start"), "nothing was started"
-
-
 # ------------------------------------------------------------------ the checkers can fail
+
+def test_a_drift_of_the_client_is_caught(stack, e2b, tmp_path):
+    """End to end, the other way round: against a copy of process.proto whose ProcessConfig
+    has no `args`, the provider's own Process/Start (the bootstrap of `sbx run`) must be
+    refused and reported, and sbx must fail saying why."""
+    specs = tmp_path / "specs"
+    shutil.copytree(sp.SPECS, specs)
+    proto = specs / "e2b" / "envd" / "process" / "process.proto"
+    text = proto.read_text()
+    assert "    repeated string args = 2;\n" in text
+    proto.write_text(text.replace("    repeated string args = 2;\n", ""))
+    (tmp_path / "logs").mkdir()
+    drift = sp.Checkers(tmp_path / "logs", stack.face.url, specs=str(specs))
+    try:
+        r = e2b("run", "--", "true", timeout=300, env={"E2B_API_URL": drift.api_url,
+                                                       "E2B_SANDBOX_URL": drift.sandbox_url})
+        v = drift.violations()
+    finally:
+        drift.stop()
+    assert r.returncode != 0, describe(r)
+    assert "connect-check" in r.stderr and "process.args" in r.stderr, describe(r)
+    assert {(x["rpc"], x["field"], x["rule"]) for x in v.get("connect-check", [])} == {
+        ("process.Process/Start", "process.args", "unknown-field")}, v
+
 
 def _connect(url, rpc, body, streaming=False, headers=None):
     h = {"Content-Type": "application/connect+json" if streaming else "application/json",
