@@ -60,6 +60,7 @@ What Prism 5.16.0 `proxy --errors` does (found by hand against a stub upstream, 
 """
 
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -282,6 +283,140 @@ def test_rm(e2b, stack, clean):
     assert sid not in ids
     r = e2b("inspect", sid)
     assert r.returncode == 1, describe(r)
+
+
+# ------------------------------------------------------------------ the face, every RPC
+
+class Envd:
+    """Raw envd calls through connect-check to one sandbox of the face (the SDK's headers)."""
+
+    def __init__(self, stack, sid):
+        st, data, _ = sp.http_call(f"{stack.api_url}/sandboxes/{sid}", headers={"X-API-Key": API_KEY})
+        assert st == 200, (st, data)
+        token = json.loads(data).get("envdAccessToken")
+        self.url = stack.sandbox_url
+        self.headers = {"E2b-Sandbox-Id": sid, "E2b-Sandbox-Port": "49983"}
+        if token:
+            self.headers["X-Access-Token"] = token
+
+    def unary(self, rpc, body):
+        st, data, _ = _connect(self.url, rpc, body, headers=self.headers)
+        return st, json.loads(data) if data else None
+
+    def files(self, method, path, body=None, ctype="application/octet-stream"):
+        h = dict(self.headers)
+        if body is not None:
+            h["Content-Type"] = ctype
+        return sp.http_call(f"{self.url}/files?path={urllib.parse.quote(path, safe='')}", method,
+                            body, h)
+
+    def open_stream(self, rpc, body, timeout_ms=None):
+        """A Connect stream left open: (connection, response) after the headers."""
+        h = dict(self.headers, **{"Content-Type": "application/connect+json",
+                                  "Connect-Protocol-Version": "1"})
+        if timeout_ms:
+            h["Connect-Timeout-Ms"] = str(timeout_ms)
+        u = urllib.parse.urlsplit(self.url)
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        c.request("POST", f"/{rpc}", body=sp.envelope(body), headers=h)
+        r = c.getresponse()
+        assert r.status == 200, (r.status, r.read())
+        return c, r
+
+
+def _frame(r):
+    head = r.read(5)
+    assert len(head) == 5, head
+    return head[0], json.loads(r.read(int.from_bytes(head[1:], "big")))
+
+
+def test_face_filesystem_rpcs_and_files(box, stack, clean):
+    """Every filesystem RPC and /files answer of the face, checked on the way (success and
+    the errors a client meets)."""
+    ev = Envd(stack, box["id"])
+    d = f"/tmp/spec-{secrets.token_hex(3)}"
+    st, js = ev.unary("filesystem.Filesystem/MakeDir", {"path": d})
+    assert st == 200 and js["entry"]["type"] == "FILE_TYPE_DIRECTORY", (st, js)
+    st, js = ev.unary("filesystem.Filesystem/MakeDir", {"path": d})
+    assert st == 409 and js["code"] == "already_exists", (st, js)
+    st, data, _ = ev.files("POST", f"{d}/f.txt", b"spec\n")
+    assert st == 200 and json.loads(data)[0]["path"] == f"{d}/f.txt", (st, data)
+    st, js = ev.unary("filesystem.Filesystem/ListDir", {"path": d, "depth": 1})
+    assert st == 200 and [(e["name"], e["size"]) for e in js["entries"]] == [("f.txt", "5")], js
+    st, js = ev.unary("filesystem.Filesystem/Move",
+                      {"source": f"{d}/f.txt", "destination": f"{d}/g.txt"})
+    assert st == 200 and js["entry"]["path"] == f"{d}/g.txt", (st, js)
+    st, js = ev.unary("filesystem.Filesystem/Stat", {"path": f"{d}/g.txt"})
+    assert st == 200 and js["entry"]["type"] == "FILE_TYPE_FILE", (st, js)
+    st, data, _ = ev.files("GET", f"{d}/g.txt")
+    assert (st, data) == (200, b"spec\n")
+    st, data, _ = ev.files("GET", f"{d}/missing")
+    assert st == 404 and json.loads(data)["code"] == 404, (st, data)
+    st, data, _ = ev.files("GET", d)
+    assert st == 400 and json.loads(data)["code"] == 400, (st, data)
+    st, js = ev.unary("filesystem.Filesystem/Remove", {"path": d})
+    assert (st, js) == (200, {}), (st, js)
+    st, js = ev.unary("filesystem.Filesystem/Stat", {"path": d})
+    assert st == 404 and js["code"] == "not_found", (st, js)
+    st, data, _ = sp.http_call(f"{stack.sandbox_url}/health", headers=ev.headers)
+    assert st == 204, (st, data)
+    passed = {t.get("rpc") for t in stack.traffic(clean)}
+    assert {"filesystem.Filesystem/" + m for m in ("MakeDir", "ListDir", "Move", "Stat",
+                                                   "Remove")} <= passed, passed
+
+
+def test_face_process_rpcs(box, stack, clean):
+    """A tagged background process: List, SendInput, Connect, CloseStdin, SendSignal, and the
+    ends of both streams, checked frame by frame."""
+    ev = Envd(stack, box["id"])
+    tag = "spec-" + secrets.token_hex(3)
+    c1, r1 = ev.open_stream("process.Process/Start", {
+        "process": {"cmd": "/bin/bash", "args": ["-c", "read l; echo got:$l; sleep 60"],
+                    "envs": {"X": "1"}, "cwd": "/tmp"}, "tag": tag, "stdin": True})
+    try:
+        flags, first = _frame(r1)
+        pid = first["event"]["start"]["pid"]
+        assert flags == 0 and pid > 0, first
+        st, js = ev.unary("process.Process/List", {})
+        assert st == 200, (st, js)
+        mine = [p for p in js.get("processes", []) if p.get("tag") == tag]
+        assert mine and mine[0]["pid"] == pid and mine[0]["config"]["cmd"] == "/bin/bash", js
+        st, js = ev.unary("process.Process/SendInput",
+                          {"process": {"pid": pid}, "input": {"stdin": "aGkK"}})   # "hi\n"
+        assert (st, js) == (200, {}), (st, js)
+        flags, ev2 = _frame(r1)
+        assert ev2["event"]["data"]["stdout"] == "Z290OmhpCg==", ev2   # "got:hi\n"
+        c2, r2 = ev.open_stream("process.Process/Connect", {"process": {"tag": tag}})
+        try:
+            _, cf = _frame(r2)
+            assert cf["event"]["start"]["pid"] == pid, cf
+            st, js = ev.unary("process.Process/CloseStdin", {"process": {"pid": pid}})
+            assert (st, js) == (200, {}), (st, js)
+            st, js = ev.unary("process.Process/SendSignal",
+                              {"process": {"pid": pid}, "signal": "SIGNAL_SIGKILL"})
+            assert (st, js) == (200, {}), (st, js)
+            for r in (r1, r2):
+                frames = []
+                while True:
+                    flags, f = _frame(r)
+                    frames.append(f)
+                    if flags & 2:
+                        break
+                # as envd: Go's ProcessState of a killed process, exited false (omitted)
+                ends = [f["event"]["end"] for f in frames if "end" in f.get("event", {})]
+                assert len(ends) == 1 and ends[0]["status"] == "signal: killed", frames
+                assert ends[0].get("exitCode") == -1 and not ends[0].get("exited"), frames
+                assert frames[-1] == {}, frames
+        finally:
+            c2.close()
+    finally:
+        c1.close()
+    st, js = ev.unary("process.Process/SendSignal",
+                      {"process": {"pid": pid}, "signal": "SIGNAL_SIGKILL"})
+    assert st == 404 and js["code"] == "not_found", (st, js)
+    passed = {t.get("rpc") for t in stack.traffic(clean)}
+    assert {"process.Process/" + m for m in ("Start", "List", "SendInput", "Connect",
+                                              "CloseStdin", "SendSignal")} <= passed, passed
 
 
 # ------------------------------------------------------------------ the checkers can fail
