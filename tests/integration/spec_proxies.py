@@ -48,11 +48,13 @@ SYNC_PATH = "/__spec_sync/"
 
 
 def strict_openapi(src, dst):
-    """A copy of src where every object schema a request body reaches (NewSandbox, its
-    network/autoResume/volumeMounts parts, SandboxTimeoutRequest, ConnectSandbox, ...) gets
+    """A copy of src where every object schema a request or response body reaches
+    (NewSandbox and its network/autoResume/volumeMounts parts, SandboxTimeoutRequest,
+    ConnectSandbox, Sandbox, SandboxDetail, ListedSandbox, Error, ...) gets
     `additionalProperties: false` when it declares properties and says nothing about extra
-    ones. Nothing else changes. Without it Prism accepts any unknown key, and so does E2B (Go's
-    JSON decoding drops them): a misspelt field of ours would vanish silently. Returns dst."""
+    ones. Nothing else changes. Without it Prism accepts any unknown key, and so do E2B (Go's
+    JSON decoding drops them) and the SDK: a misspelt field of our client or our face would
+    vanish silently. Returns dst."""
     import yaml   # Debian python3-yaml
     with open(src) as f:
         doc = yaml.safe_load(f)
@@ -83,6 +85,8 @@ def strict_openapi(src, dst):
         for op in ops.values():
             if isinstance(op, dict) and "requestBody" in op:
                 walk(op["requestBody"])
+            if isinstance(op, dict):
+                walk(op.get("responses"))
     with open(dst, "w") as f:
         yaml.safe_dump(doc, f, sort_keys=False)
     return dst

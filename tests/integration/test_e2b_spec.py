@@ -45,8 +45,9 @@ What Prism 5.16.0 `proxy --errors` does (found by hand against a stub upstream, 
   forwarded; properties a schema does not declare are accepted unless the schema says
   `additionalProperties: false` (NewSandbox does not: `{"templateID": "base", "bogus": 1}`
   passes). The test therefore runs Prism on a copy of openapi.yml where the object schemas
-  of request bodies say `additionalProperties: false` (spec_proxies.strict_openapi; the only
-  change): an unknown or misspelt key of ours is a violation.
+  of request and response bodies say `additionalProperties: false` (spec_proxies.
+  strict_openapi; the only change): an unknown or misspelt key of the client or of the face
+  is a violation.
 * The style of array query parameters is not checked: `state=running&state=paused` passes
   like `state=running,paused` (the spec says explode: false), and Prism re-encodes the query
   it forwards. A recorder in front of Prism (spec_proxies.Recorder) keeps the raw requests for
