@@ -30,6 +30,9 @@ What Prism 5.16.0 `proxy --errors` does (found by hand against a stub upstream, 
   404, 500 are listed): the upstream's answer passes through unchanged, with `sl-violations`
   set; Prism logs "[VALIDATOR] ⚠ warning Violation: response Unable to match the returned
   status code ...". This test counts warnings as violations.
+* An upstream answer of 501 is taken as "not implemented upstream": Prism answers with a MOCK
+  built from the spec instead (200 and invented data), logging "[PROXY] ⚠ warning Upstream
+  call to <path> has returned 501". Counted as a violation here, never seen by the client.
 * Logging: each refusal is one line "[HTTP SERVER] <method> <path> ✖ error Request terminated
   with error: <type>: <title>"; the validation details are not in the log (not even with
   -v debug), so the test counts lines, and connect-check's JSON lines carry the details of
@@ -284,6 +287,65 @@ def test_rm(e2b, stack, clean):
     assert sid not in ids
     r = e2b("inspect", sid)
     assert r.returncode == 1, describe(r)
+
+
+# ------------------------------------------------------------------ the face, control plane
+
+def _api(stack, method, path, body=None):
+    hdrs = {"X-API-Key": API_KEY}
+    if body is not None:
+        hdrs["Content-Type"] = "application/json"
+        body = json.dumps(body).encode()
+    st, data, h = sp.http_call(f"{stack.api_url}{path}", method, body, hdrs)
+    return st, (json.loads(data) if data and data[:1] in (b"{", b"[") else data), h
+
+
+def test_face_control_plane_answers(stack, clean):
+    """The control-plane operations the C client does not use, and the errors it rarely
+    meets, answered by the face through Prism: list pagination, the deprecated v1 list,
+    timeout, refreshes, pause twice, connect of a paused sandbox, unknown ids."""
+    st, a, _ = _api(stack, "POST", "/sandboxes", {"templateID": "base", "timeout": 120,
+                                                   "metadata": {"spec": "cp"}})
+    assert st == 201, (st, a)
+    st, b, _ = _api(stack, "POST", "/sandboxes", {"templateID": "base", "timeout": 120,
+                                                   "metadata": {"spec": "cp"}, "secure": True})
+    assert st == 201 and b.get("envdAccessToken"), (st, b)
+    ids = {a["sandboxID"], b["sandboxID"]}
+    try:
+        q = "metadata=" + urllib.parse.quote("spec=cp", safe="")
+        st, page, h = _api(stack, "GET", f"/v2/sandboxes?{q}&limit=1")
+        assert st == 200 and len(page) == 1 and h.get("X-Next-Token"), (st, page, dict(h))
+        st, page2, _ = _api(stack, "GET", f"/v2/sandboxes?{q}&limit=1&nextToken="
+                            + urllib.parse.quote(h["X-Next-Token"], safe=""))
+        assert st == 200 and {page[0]["sandboxID"], page2[0]["sandboxID"]} == ids, (page, page2)
+        st, v1, _ = _api(stack, "GET", f"/sandboxes?{q}")
+        assert st == 200 and {x["sandboxID"] for x in v1} == ids, (st, v1)
+        sid = a["sandboxID"]
+        st, _, _ = _api(stack, "POST", f"/sandboxes/{sid}/timeout", {"timeout": 300})
+        assert st == 204, st
+        st, _, _ = _api(stack, "POST", f"/sandboxes/{sid}/refreshes", {"duration": 60})
+        assert st == 204, st
+        st, _, _ = _api(stack, "POST", f"/sandboxes/{sid}/pause")
+        assert st == 204, st
+        st, err, _ = _api(stack, "POST", f"/sandboxes/{sid}/pause")
+        assert st == 409 and err["code"] == 409, (st, err)
+        st, d, _ = _api(stack, "GET", f"/sandboxes/{sid}")
+        assert st == 200 and d["state"] == "paused", (st, d)
+        st, c, _ = _api(stack, "POST", f"/sandboxes/{sid}/connect", {"timeout": 120})
+        assert st == 201 and c["sandboxID"] == sid, (st, c)
+        st, c, _ = _api(stack, "POST", f"/sandboxes/{sid}/connect", {"timeout": 120})
+        assert st == 200 and c["sandboxID"] == sid, (st, c)
+    finally:
+        for sid in ids:
+            assert _api(stack, "DELETE", f"/sandboxes/{sid}")[0] == 204
+    missing = "0" * 20
+    for method, path, body in (("GET", f"/sandboxes/{missing}", None),
+                               ("DELETE", f"/sandboxes/{missing}", None),
+                               ("POST", f"/sandboxes/{missing}/timeout", {"timeout": 5}),
+                               ("POST", f"/sandboxes/{missing}/pause", None),
+                               ("POST", f"/sandboxes/{missing}/connect", {"timeout": 5})):
+        st, err, _ = _api(stack, method, path, body)
+        assert st == 404 and err["code"] == 404 and err["message"], (method, path, st, err)
 
 
 # ------------------------------------------------------------------ the face, every RPC
