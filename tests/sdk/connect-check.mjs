@@ -593,9 +593,9 @@ class ConnectRoute {
             sendJson(res, 502, { code: 'internal', message: summary(vs) });
             return;
         }
+        trace({ rpc: rbase.rpc, status: ur.statusCode });   // before the client can see it
         res.writeHead(ur.statusCode, { ...responseHeaders(ur.headers, true), 'content-length': body.length });
         res.end(body);
-        trace({ rpc: rbase.rpc, status: ur.statusCode });
     }
 
     relayStream(ur, res, method, rbase, clientGone) {
@@ -645,9 +645,13 @@ class ConnectRoute {
                 else if (flags & 2) checkEndStream(payload, out);
                 else out.push(...checkJsonText(type, payload, at));
                 if (out.length) return fail(out);
-                if (flags & 2) ended = true;
                 ok.push(frame);
                 index++;
+                if (flags & 2) {
+                    ended = true;
+                    // before the client can see the end (a frame after it is still refused)
+                    trace({ rpc: rbase.rpc, status: 200, frames: index, ended: true });
+                }
             }
             if (ok.length && !res.write(ok.length === 1 ? ok[0] : Buffer.concat(ok))) {
                 ur.pause();
@@ -661,14 +665,13 @@ class ConnectRoute {
             if (!ended) out.push({ field: 'end-stream', rule: 'end-stream', detail: 'the stream ended without an end-of-stream message' });
             if (out.length) return fail(out);
             res.end();
-            trace({ rpc: rbase.rpc, status: 200, frames: index, ended: true });
         });
         ur.on('error', () => {
             if (!failed && !clientGone()) res.destroy();
         });
         res.on('close', () => {
             // The client left first (e.g. after the start frame of a background process).
-            if (!failed && !res.writableFinished) trace({ rpc: rbase.rpc, status: 200, frames: index, ended: false, client_closed: true });
+            if (!failed && !ended && !res.writableFinished) trace({ rpc: rbase.rpc, status: 200, frames: index, ended: false, client_closed: true });
         });
     }
 }
@@ -809,6 +812,7 @@ class PrismRoute {
             }
             const ur = entry.faceRes;
             const hdrs = responseHeaders(ur.headers, entry.faceBody !== null);
+            trace({ method: req.method, path: req.url, status: ur.statusCode });
             if (entry.faceBody !== null) {
                 res.writeHead(ur.statusCode, { ...hdrs, 'content-length': entry.faceBody.length });
                 res.end(entry.faceBody);
@@ -817,7 +821,6 @@ class PrismRoute {
                 ur.pipe(res);
                 ur.resume();
             }
-            trace({ method: req.method, path: req.url, status: ur.statusCode });
             return;
         }
         const dir = entry.replayed ? 'response' : 'request';
