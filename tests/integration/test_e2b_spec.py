@@ -76,6 +76,7 @@ import urllib.request
 import pytest
 
 import spec_proxies as sp
+from conftest import free_port
 from conftest_e2b import discard_face, finish_face, start_face
 from conftest_local import Sbx, describe, require_sbx
 
@@ -121,6 +122,8 @@ def e2b(stack, tmp_path_factory):
         "E2B_API_URL": stack.api_url,
         "E2B_SANDBOX_URL": stack.sandbox_url,
         "SBX_E2B_PORT_URL": "http://{port}-{id}.{domain}",
+        # local sandboxes share the host's ports: not 4444, which anything else may hold
+        "SBX_E2B_SERVER_PORT": str(free_port()),
     })
 
 
@@ -152,10 +155,11 @@ def box(e2b, stack):
 
 def test_run_uname(e2b, stack, clean):
     """The whole path: create, upload sbx-server through /files, Process/Start, act, delete.
-    First in the module: on the local backend sandboxes share the host's ports, and the
-    sbx-server of `box` below would hold 4444 (a documented difference from E2B)."""
+    On the local backend sandboxes share the host's ports (a documented difference from
+    E2B): its sbx-server gets a port of its own, not the one of `box` below."""
     before = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
-    r = e2b("run", "--", "uname", "-a", timeout=300)
+    r = e2b("run", "--", "uname", "-a", timeout=300,
+            env={"SBX_E2B_SERVER_PORT": str(free_port())})
     assert r.returncode == 0, describe(r)
     assert r.stdout.startswith("Linux "), describe(r)
     after = {s["id"] for s in json.loads(e2b.ok("ls", "--json").stdout)}
@@ -498,7 +502,8 @@ def test_a_drift_of_the_client_is_caught(stack, e2b, tmp_path):
     drift = sp.Checkers(tmp_path / "logs", stack.face.url, specs=str(specs))
     try:
         r = e2b("run", "--", "true", timeout=300, env={"E2B_API_URL": drift.api_url,
-                                                       "E2B_SANDBOX_URL": drift.sandbox_url})
+                                                       "E2B_SANDBOX_URL": drift.sandbox_url,
+                                                       "SBX_E2B_SERVER_PORT": str(free_port())})
         v = drift.violations()
     finally:
         drift.stop()
