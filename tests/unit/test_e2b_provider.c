@@ -144,22 +144,19 @@ static void test_config_public(void **state)
     static const char *const yes[] = {"SBX_E2B_PUBLIC=TRUE", NULL};
     static const char *const zero[] = {"SBX_E2B_PUBLIC=0", NULL};
     static const char *const bad[] = {"SBX_E2B_PUBLIC=maybe", NULL};
+    static const struct {
+        const char *const *env;
+        bool want;
+    } cases[] = {{none, false}, {one, true}, {yes, true}, {zero, false}};
     struct sbx__e2b_config c;
     struct sbx_err err = {0};
 
     (void)state;
-    load(&c, none);
-    assert_false(c.public_traffic);
-    sbx__e2b_config_release(&c);
-    load(&c, one);
-    assert_true(c.public_traffic);
-    sbx__e2b_config_release(&c);
-    load(&c, yes);
-    assert_true(c.public_traffic);
-    sbx__e2b_config_release(&c);
-    load(&c, zero);
-    assert_false(c.public_traffic);
-    sbx__e2b_config_release(&c);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        load(&c, cases[i].env);
+        assert_int_equal(c.public_traffic, cases[i].want);
+        sbx__e2b_config_release(&c);
+    }
     fake_env = bad;
     assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "SBX_E2B_PUBLIC 'maybe'"));
