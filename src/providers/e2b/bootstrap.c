@@ -247,6 +247,24 @@ static int start_server(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *
     return rc;
 }
 
+/* 1 when the server that runs at url accepts key, 0 when it refuses it,
+ * else -errno. */
+static int key_opens(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *url,
+                     const char *key, struct sbx_err *err)
+{
+    int rc = wait_alive(e, s, url, err), st;
+
+    if (rc < 0)
+        return rc;
+    st = probe(url, s, KEYED_PATH, key, 10000);
+    if (st / 100 == 2)
+        return 1;
+    if (st == 403)
+        return 0;
+    return sbx_err_set(err, -EPROTO, "e2b: bootstrap: sbx-server at %s answered %d to a request "
+                       "with its key", url, st);
+}
+
 /* Makes sbx-server answer at url with a key sbx knows: *key_out (heap; NULL
  * for the template's server, which has none). */
 static int ensure_server(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *url,
@@ -257,7 +275,7 @@ static int ensure_server(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char 
     char fresh[2 * KEY_BYTES + 1];
     bool refused = false;
     char *type = NULL;
-    int rc, st;
+    int rc;
 
     *key_out = NULL;
     /* Only a server this sandbox is known to run is trusted at the URL: on
@@ -265,20 +283,22 @@ static int ensure_server(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char 
      * so whatever answers there may be another sandbox's. */
     if (server_process(e, s)) {
         if (want) {
-            rc = wait_alive(e, s, url, err);
+            /* a copy: wait_alive may reload s, and s->server_key with it */
+            char *k = strdup(want);
+
+            rc = k ? key_opens(e, s, url, k, err) : sbx_err_set(err, -ENOMEM, "e2b: out of memory");
+            if (rc > 0 && (!s->server_key || strcmp(s->server_key, k))) {
+                rc = sbx__e2b_sbx_set_key(e, s, k, err);
+                if (rc == 0)
+                    rc = 1;
+            }
+            if (rc > 0) {
+                *key_out = k;
+                return 0;
+            }
+            free(k);
             if (rc < 0)
                 return rc;
-            st = probe(url, s, KEYED_PATH, want, 10000);
-            if (st / 100 == 2) {
-                if ((!s->server_key || strcmp(s->server_key, want)) &&
-                    sbx__e2b_sbx_set_key(e, s, want, err) < 0)
-                    return err && err->code ? err->code : -EIO;
-                *key_out = strdup(want);
-                return *key_out ? 0 : sbx_err_set(err, -ENOMEM, "e2b: out of memory");
-            }
-            if (st != 403)
-                return sbx_err_set(err, -EPROTO, "e2b: bootstrap: sbx-server at %s answered "
-                                   "%d to a request with its key", url, st);
             refused = true; /* another sbx started it again with a key of its own */
         }
         rc = stop_server(e, s, url, err);
