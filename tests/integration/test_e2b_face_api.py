@@ -3,6 +3,7 @@
 (e2b-dev/infra packages/api: error bodies {"code","message"}, the not-found wording, the
 request validator's messages, the edge proxy's 502 for a closed port)."""
 
+import datetime
 import json
 import re
 import socket
@@ -290,6 +291,43 @@ def test_malformed_http(e2b_face):
 # ---- lists -----------------------------------------------------------------------------------------
 
 
+def sdk_metadata(md):
+    """The metadata query of e2b@2.51.0's Sandbox.list: each key and value encodeURIComponent'd,
+    form-encoded by URLSearchParams, the joined string encoded once more as the value."""
+    def enc(x):
+        return urllib.parse.quote_plus(urllib.parse.quote(x, safe="-_.!~*'()"), safe="*-._")
+    inner = "&".join(enc(k) + "=" + enc(v) for k, v in md.items())
+    return "?metadata=" + urllib.parse.quote(inner, safe="-_.!~*'()")
+
+
+def test_list_metadata_filter_like_the_sdk(e2b_face):
+    # the platform's parseFilters: the value QueryUnescape'd whole, split on & and =, key and
+    # value QueryUnescape'd (three decodes in all)
+    md = {"odd key&=": "a=b&c d/\u00e9%"}
+    odd = e2b_face.create(metadata=md)
+    plus = e2b_face.create(metadata={"k+": "1 + 1"})
+    for query, want in (
+            # the wire of sdk-findings 22:16, byte for byte
+            ("?metadata=odd%252520key%252526%25253D%3Da%25253Db%252526c%252520d%25252F"
+             "%2525C3%2525A9%252525", [odd]),
+            (sdk_metadata(md), [odd]),
+            (sdk_metadata({"k+": "1 + 1"}), [plus]),
+            (sdk_metadata({"k+": "1   1"}), []),
+            (sdk_metadata({"odd key&=": "a=b"}), [])):
+        for path in ("/v2/sandboxes", "/sandboxes"):
+            st, js, _, raw = e2b_face.request("GET", path + query)
+            assert st == 200, raw
+            assert [x["sandboxID"] for x in js] == [w["sandboxID"] for w in want], (path, query)
+    st, js, _, _ = e2b_face.request("GET", "/v2/sandboxes" + sdk_metadata(md))
+    assert js[0]["metadata"] == md
+    # a pair without exactly one '=' after the whole-value decode
+    for bad in ("a%3Db%3Dc", "novalue", "a%3D1%26b"):
+        st, js, _, _ = e2b_face.request("GET", "/v2/sandboxes?metadata=" + bad)
+        assert_error(st, js, 400, "metadata")
+    for sb in (odd, plus):
+        assert e2b_face.kill(sb["sandboxID"]) == 204
+
+
 def test_list_filters_and_pagination(e2b_face):
     a = e2b_face.create(metadata={"OpenHands_SID": "s 1&x=y", "team": "a"})
     b = e2b_face.create(metadata={"team": "a"})
@@ -314,9 +352,10 @@ def test_list_filters_and_pagination(e2b_face):
     js_asc, _ = get("?order=asc")
     assert [x["sandboxID"] for x in js_asc] == [x["sandboxID"] for x in reversed(js)]
 
-    # metadata: a query string whose keys and values are percent-encoded, encoded again
-    inner = urllib.parse.urlencode({"OpenHands_SID": "s 1&x=y"}, quote_via=urllib.parse.quote)
-    js, _ = get("?metadata=" + urllib.parse.quote(inner, safe=""))
+    # metadata as the SDK sends it and the platform's parseFilters reads it: each key and value
+    # encodeURIComponent'd, then form-encoded by URLSearchParams, the joined string encoded once
+    # more as the parameter's value (three decodes on the server)
+    js, _ = get(sdk_metadata({"OpenHands_SID": "s 1&x=y"}))
     assert [x["sandboxID"] for x in js] == [a["sandboxID"]]
     assert js[0]["metadata"] == {"OpenHands_SID": "s 1&x=y", "team": "a"}
     js, _ = get("?metadata=" + urllib.parse.quote("team=a", safe=""))
@@ -500,6 +539,40 @@ def test_v2_create_and_connect(e2b_face):
     assert e2b_face.kill(sid) == 204
 
 
+def ttl_left_s(e2b_face, sid):
+    """endAt of sandbox sid minus the time now, in seconds."""
+    st, d, _, raw = e2b_face.request("GET", f"/sandboxes/{sid}")
+    assert st == 200, raw
+    end = datetime.datetime.fromisoformat(d["endAt"].replace("Z", "+00:00"))
+    return end.timestamp() - time.time()
+
+
+def test_default_timeouts(e2b_face):
+    # dist/index.d.ts of e2b@2.51.0: NewSandboxV2 and ConnectSandboxV2 default to 300 s,
+    # NewSandbox (v1) and ResumedSandbox to 15 s. The bounds leave minutes of slack.
+    st, sb, _, raw = e2b_face.request("POST", "/v2/sandboxes", {"templateID": "base"})
+    assert st == 201, raw
+    sid = sb["sandboxID"]
+    assert 200 < ttl_left_s(e2b_face, sid) <= 300
+    assert e2b_face.request("POST", f"/sandboxes/{sid}/pause")[0] == 204
+    st, js, _, raw = e2b_face.request("POST", f"/v2/sandboxes/{sid}/connect", {})
+    assert st == 201, raw
+    assert 200 < ttl_left_s(e2b_face, sid) <= 300
+    assert e2b_face.request("POST", f"/sandboxes/{sid}/pause")[0] == 204
+    st, js, _, raw = e2b_face.request("POST", f"/v2/sandboxes/{sid}/connect")
+    assert st == 201, raw
+    assert 200 < ttl_left_s(e2b_face, sid) <= 300
+    assert e2b_face.request("POST", f"/sandboxes/{sid}/pause")[0] == 204
+    st, js, _, raw = e2b_face.request("POST", f"/sandboxes/{sid}/resume", {})
+    assert st == 201, raw
+    assert ttl_left_s(e2b_face, sid) <= 15
+    assert e2b_face.kill(sid) == 204
+    st, sb, _, raw = e2b_face.request("POST", "/sandboxes", {"templateID": "base"})
+    assert st == 201, raw
+    assert ttl_left_s(e2b_face, sb["sandboxID"]) <= 15
+    assert e2b_face.kill(sb["sandboxID"]) == 204
+
+
 def test_network_update_and_unavailable_routes(e2b_face):
     sb = e2b_face.create()
     sid = sb["sandboxID"]
@@ -515,10 +588,24 @@ def test_network_update_and_unavailable_routes(e2b_face):
     assert_error(st, js, 400, "value must be an array")
     st, js, _, _ = e2b_face.request("PUT", "/sandboxes/zzz/network", {})
     assert_error(st, js, 404, not_found_msg("zzz"))
-    for method, action in (("GET", "metrics"), ("GET", "logs"), ("POST", "snapshots"),
-                           ("POST", "fork")):
-        st, js, _, _ = e2b_face.request(method, f"/sandboxes/{sid}/{action}")
-        assert_error(st, js, 501, action)
+    # routes of the spec the face has no data or means for: what the spec declares for them
+    st, js, _, raw = e2b_face.request("GET", f"/sandboxes/{sid}/metrics")
+    assert st == 200 and js == [], raw
+    st, js, _, raw = e2b_face.request("GET", f"/sandboxes/{sid}/logs")
+    assert st == 200 and js == {"logs": [], "logEntries": []}, raw
+    st, js, _, raw = e2b_face.request("GET", f"/v2/sandboxes/{sid}/logs")
+    assert st == 200 and js == {"logs": []}, raw
+    st, js, _, _ = e2b_face.request("POST", f"/sandboxes/{sid}/snapshots", {})
+    assert_error(st, js, 400, "snapshots are not supported")
+    st, js, _, _ = e2b_face.request("POST", f"/sandboxes/{sid}/fork")
+    assert_error(st, js, 500, "fork is not supported")
+    for method, path in (("GET", "/sandboxes/zzz/metrics"), ("GET", "/sandboxes/zzz/logs"),
+                         ("GET", "/v2/sandboxes/zzz/logs"), ("POST", "/sandboxes/zzz/fork"),
+                         ("POST", "/sandboxes/zzz/snapshots")):
+        st, js, _, _ = e2b_face.request(method, path)
+        assert_error(st, js, 404, not_found_msg("zzz"))
+    st, js, _, _ = e2b_face.request("POST", f"/v2/sandboxes/{sid}/logs")
+    assert_error(st, js, 405)
     st, js, _, _ = e2b_face.request("POST", f"/sandboxes/{sid}/metrics")
     assert_error(st, js, 405)
     assert e2b_face.kill(sid) == 204

@@ -28,7 +28,10 @@
 
 /* The platform answers every sandbox with this (deprecated) client id. */
 #define CLIENT_ID "6532622b"
+/* Default TTLs (dist/index.d.ts of e2b@2.51.0): NewSandbox, ResumedSandbox 15 s;
+ * NewSandboxV2, ConnectSandboxV2 300 s. */
 #define DEFAULT_TIMEOUT_S 15
+#define DEFAULT_TIMEOUT_V2_S 300
 /* The longest the TTL timer sleeps at once, so that a changed wall clock is
  * noticed within this. */
 #define TTL_TICK_MAX_MS 60000
@@ -793,7 +796,7 @@ static void api_create(struct sbx_e2b_face *f, struct sbx_http_req *req, bool v2
     const char *image = NULL;
     struct sbx_e2b_sbx *s = NULL;
     struct job *j = NULL;
-    int64_t timeout_s = DEFAULT_TIMEOUT_S;
+    int64_t timeout_s = v2 ? DEFAULT_TIMEOUT_V2_S : DEFAULT_TIMEOUT_S;
     bool secure = v2, internet = true, public_traffic = true, auto_pause = false, dummy;
     size_t i, n;
 
@@ -1065,7 +1068,7 @@ static void api_connect(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
                         enum connect_kind kind)
 {
     struct sbx_e2b_sbx *s;
-    int64_t t = DEFAULT_TIMEOUT_S, end;
+    int64_t t = kind == CONNECT_V2 ? DEFAULT_TIMEOUT_V2_S : DEFAULT_TIMEOUT_S, end;
     bool auto_pause = false, auto_pause_given = false, resume = kind == RESUME, mem = true;
     struct body b;
 
@@ -1105,6 +1108,30 @@ static void api_connect(struct sbx_e2b_face *f, struct sbx_http_req *req, const 
     if (auto_pause_given)
         s->auto_pause = auto_pause; /* the deprecated resume may change it */
     start_resume(f, s, req, t, 201);
+}
+
+/* Routes of the spec a face over another provider has no data or means for,
+ * answered with what the spec declares for them (spec-findings F1/F2):
+ * metrics and logs are empty (200), snapshots 400 and fork 500, the
+ * statuses their operations list for a request that cannot be served. */
+static void api_unavailable(struct sbx_e2b_face *f, struct sbx_http_req *req, const char *id,
+                            const char *action, bool v2)
+{
+    static const char empty_logs[] = "{\"logs\":[],\"logEntries\":[]}";
+    static const char empty_logs_v2[] = "{\"logs\":[]}";
+
+    if (!lookup(f, req, id))
+        return;
+    if (strcmp(action, "metrics") == 0)
+        sbx_http_respond_json(req, 200, "[]", 2);
+    else if (strcmp(action, "logs") == 0 && v2)
+        sbx_http_respond_json(req, 200, empty_logs_v2, sizeof(empty_logs_v2) - 1);
+    else if (strcmp(action, "logs") == 0)
+        sbx_http_respond_json(req, 200, empty_logs, sizeof(empty_logs) - 1);
+    else if (strcmp(action, "snapshots") == 0)
+        sbx__e2b_respond_error(req, 400, "sandbox snapshots are not supported by sbx serve e2b");
+    else
+        sbx__e2b_respond_error(req, 500, "sandbox fork is not supported by sbx serve e2b");
 }
 
 /* ---- routing and auth -------------------------------------------------------- */
@@ -1164,10 +1191,16 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
         const char *rest = path + 14, *slash = strchr(rest, '/');
 
         if (slash && slash > rest && (size_t)(slash - rest) < sizeof(id) &&
-            strcmp(slash, "/connect") == 0) {
+            (strcmp(slash, "/connect") == 0 || strcmp(slash, "/logs") == 0)) {
+            bool logs = slash[1] == 'l';
+
             memcpy(id, rest, (size_t)(slash - rest));
             id[slash - rest] = '\0';
-            if (method_is(req, SBX_HTTP_POST) && authorized(f, req))
+            if (!method_is(req, logs ? SBX_HTTP_GET : SBX_HTTP_POST) || !authorized(f, req))
+                return;
+            if (logs)
+                api_unavailable(f, req, id, "logs", true);
+            else
                 api_connect(f, req, id, CONNECT_V2);
             return;
         }
@@ -1218,9 +1251,7 @@ void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req)
         if (!method_is(req, methods[i]) || !authorized(f, req))
             return;
         if (i > 5) {
-            /* in the spec, not something a face over another provider has */
-            sbx__e2b_respond_error(req, 501, "sandbox %s are not available from sbx serve e2b",
-                                   actions[i]);
+            api_unavailable(f, req, id, actions[i], false);
             return;
         }
         switch (i) {

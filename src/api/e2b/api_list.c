@@ -79,28 +79,35 @@ static int query_error(struct sbx_http_req *req, const char *param, const char *
                                   param, what);
 }
 
-/* metadata=k=v&k2=v2, each key and value percent-encoded (providers.md §1.4). */
+/* metadata=k=v&k2=v2 as the platform's parseFilters reads it: the value (the
+ * HTTP layer decoded it once) is QueryUnescape'd whole, split on & and =,
+ * then key and value are QueryUnescape'd each (+ is a space every time). */
 static int parse_metadata_filter(const char *q, struct sbx_json **out)
 {
-    struct sbx_json *o = sbx_json_object_new();
-    const char *p = q;
+    struct sbx_buf all = SBX_BUF_INIT;
+    struct sbx_json *o;
+    const char *p;
+    int rc;
 
-    if (!o)
+    rc = sbx_http_decode(q, strlen(q), true, &all);
+    if (rc < 0)
+        return rc;
+    o = sbx_json_object_new();
+    if (!o) {
+        sbx_buf_free(&all);
         return -ENOMEM;
+    }
+    p = all.ptr ? all.ptr : "";
     while (*p) {
         const char *amp = strchr(p, '&');
         const char *end = amp ? amp : p + strlen(p);
         const char *eq = memchr(p, '=', (size_t)(end - p));
         struct sbx_buf k = SBX_BUF_INIT, v = SBX_BUF_INIT;
-        int rc;
 
-        if (end == p) {
-            p = amp ? amp + 1 : end;
-            continue;
-        }
-        if (!eq) {
-            sbx_json_free(o);
-            return -EINVAL;
+        /* exactly one '=' per pair, as the platform's strings.Split check */
+        if (!eq || memchr(eq + 1, '=', (size_t)(end - eq - 1))) {
+            rc = -EINVAL;
+            break;
         }
         rc = sbx_http_decode(p, (size_t)(eq - p), true, &k);
         if (rc == 0)
@@ -111,11 +118,14 @@ static int parse_metadata_filter(const char *q, struct sbx_json **out)
             rc = sbx_json_set_strn(o, k.ptr, v.ptr, v.len);
         sbx_buf_free(&k);
         sbx_buf_free(&v);
-        if (rc < 0) {
-            sbx_json_free(o);
-            return rc;
-        }
+        if (rc < 0)
+            break;
         p = amp ? amp + 1 : end;
+    }
+    sbx_buf_free(&all);
+    if (rc < 0) {
+        sbx_json_free(o);
+        return rc;
     }
     *out = o;
     return 0;
