@@ -39,6 +39,11 @@ struct sbx__envd_user {
 /* Answers a Connect unary error (status from the code, Connect JSON body). */
 #define sbx__envd_rpc_error sbx__e2b_respond_connect_error
 
+/* What connect-go's 415 to a server-streaming call accepts. */
+#define SBX_ENVD_STREAM_ACCEPT                                                                \
+    "application/connect+json, application/connect+proto, application/grpc, "               \
+    "application/grpc+json"
+
 /* An error answer to a server-streaming call before its stream started:
  * HTTP 200 with only the end-of-stream message (as connect-go does). */
 void sbx__envd_stream_error(struct sbx_http_req *req, enum sbx_connect_code code,

@@ -989,8 +989,9 @@ static void envs_get(struct sbx_e2b_sbx *s, struct sbx_http_req *req)
 
 static bool is_streaming(const char *svc, const char *method)
 {
-    return strcmp(svc, "process.Process") == 0 &&
-           (strcmp(method, "Start") == 0 || strcmp(method, "Connect") == 0);
+    return (strcmp(svc, "process.Process") == 0 &&
+            (strcmp(method, "Start") == 0 || strcmp(method, "Connect") == 0)) ||
+           (strcmp(svc, "filesystem.Filesystem") == 0 && strcmp(method, "WatchDir") == 0);
 }
 
 void sbx__envd_stream_error(struct sbx_http_req *req, enum sbx_connect_code code,

@@ -34,9 +34,6 @@
 #define STDIN_MAX ((size_t)16 << 20)   /* queued SendInput bytes per process */
 #define KEEPALIVE_DEFAULT_S 90
 #define PIDLINE_MAX 64
-#define STREAM_ACCEPT                                                                         \
-    "application/connect+json, application/connect+proto, application/grpc, "               \
-    "application/grpc+json"
 
 /* $0 = cwd, $1... = the command */
 static const char WRAPPER[] =
@@ -712,7 +709,7 @@ static struct sbx_json *stream_begin(struct sbx_http_req *req, const char *type_
     char msg[256];
     size_t off = 0;
 
-    if (sbx__envd_want_post(req, "application/connect+json", STREAM_ACCEPT) < 0)
+    if (sbx__envd_want_post(req, "application/connect+json", SBX_ENVD_STREAM_ACCEPT) < 0)
         return NULL;
     msg[0] = '\0';
     sbx_connect_reader_init(&r, SBX_CONNECT_DEFAULT_MAX_MESSAGE);
@@ -1298,7 +1295,7 @@ static void process_stream_input(struct sbx_e2b_sbx *s, struct sbx_http_req *req
     enum sbx_connect_code code = SBX_CONNECT_OK;
     size_t off = 0;
 
-    if (sbx__envd_want_post(req, "application/connect+json", STREAM_ACCEPT) < 0)
+    if (sbx__envd_want_post(req, "application/connect+json", SBX_ENVD_STREAM_ACCEPT) < 0)
         return;
     emsg[0] = '\0';
     sbx_connect_reader_init(&r, SBX_CONNECT_DEFAULT_MAX_MESSAGE);
