@@ -296,6 +296,49 @@ def test_outlives_client_then_connect_and_kill(face):
                                       "message": f"process with pid {pid} not found"}
 
 
+def control(face, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", face.port, timeout=120)
+    try:
+        c.request(method, path, body=json.dumps(body).encode() if body is not None else None,
+                  headers={"X-API-Key": "e2b_test", "Content-Type": "application/json"})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def test_process_survives_pause(face):
+    # E2B snapshots a paused sandbox's memory; the face's backend freezes it: a process started
+    # before a pause is there after the resume (same pid, in List), its Start stream goes on
+    # and Process/Connect re-attaches. Only a kill (or expiry) forgets processes.
+    flag = f"/tmp/sbx-pause-flag-{os.getpid()}"
+    s = start(face, {"cmd": "/bin/sh", "args": ["-c", f"echo before; "
+                     f"while [ ! -e {flag} ]; do sleep 0.05; done; echo after; rm -f {flag}"]},
+              tag="paused-bg")
+    pid = s.frame()[1]["event"]["start"]["pid"]
+    assert base64.b64decode(s.frame()[1]["event"]["data"]["stdout"]) == b"before\n"
+    st, raw = control(face, "POST", f"/sandboxes/{face.sid}/pause")
+    assert st == 204, raw
+    # envd of a paused sandbox is not reachable (the edge's 502)
+    assert face.rpc("/process.Process/List", {})[0] == 502
+    st, raw = control(face, "POST", f"/v2/sandboxes/{face.sid}/connect", {"timeout": 600})
+    assert st == 201, raw
+    status, lst = face.rpc("/process.Process/List", {})
+    assert status == 200
+    assert [p["tag"] for p in lst["processes"] if p["pid"] == pid] == ["paused-bg"], lst
+    c = Stream(face, "/process.Process/Connect", {"process": {"pid": pid}})
+    assert c.frame()[1] == {"event": {"start": {"pid": pid}}}
+    t = start(face, {"cmd": "/bin/sh", "args": ["-c", f"touch {flag}"]})
+    assert events(t.all())[-1]["end"]["exited"] is True
+    for stream in (s, c):
+        fr = stream.all()
+        stream.close()
+        assert output(fr) == b"after\n"
+        assert events(fr)[-1] == {"end": {"exited": True, "status": "exit status 0"}}
+        assert fr[-1] == (2, {})
+    t.close()
+
+
 def test_sigterm(face):
     s = start(face, {"cmd": "sleep", "args": ["300"]})
     pid = s.frame()[1]["event"]["start"]["pid"]

@@ -699,8 +699,12 @@ static struct job *job_new(struct sbx_e2b_face *f, struct sbx_http_req *req, enu
     return j;
 }
 
-/* Starts killing (JOB_KILL: state KILLING, invisible from now on) or
- * pausing (JOB_PAUSE: PAUSING) s; its envd state goes first. req may be NULL. */
+/* Starts killing (JOB_KILL: state KILLING, invisible from now on; its envd
+ * state goes first) or pausing (JOB_PAUSE: PAUSING) s. req may be NULL.
+ * A pause keeps envd's processes and their streams: E2B snapshots the
+ * sandbox's memory and a backend's pause freezes them (local: the cgroup
+ * freezer), so after a resume they are in Process/List with the same pid,
+ * Process/Connect re-attaches and open streams go on. */
 static int start_stop(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx_http_req *req,
                       enum job_kind kind)
 {
@@ -709,7 +713,8 @@ static int start_stop(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx_
     if (!j)
         return req ? oom(req) : -ENOMEM;
     s->state = kind == JOB_KILL ? SBX_E2B_KILLING : SBX_E2B_PAUSING;
-    sbx__e2b_envd_release(f, s);
+    if (kind == JOB_KILL)
+        sbx__e2b_envd_release(f, s);
     if (job_submit(j) < 0) {
         s->state = SBX_E2B_RUNNING;
         job_free(j);

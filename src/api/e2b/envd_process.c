@@ -1396,7 +1396,7 @@ void sbx__e2b_envd_release(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s)
         for (st = p->streams; st; st = next) {
             next = st->next;
             stream_unlink(st);
-            stream_end_error(st, SBX_CONNECT_UNAVAILABLE, "the sandbox was paused or killed");
+            stream_end_error(st, SBX_CONNECT_UNAVAILABLE, "the sandbox was killed");
         }
         proc_close_loop_side(p);
         proc_unlink(p); /* the job's done callback frees it */

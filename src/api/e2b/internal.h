@@ -158,8 +158,9 @@ void sbx__e2b_envd_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
  * requests; may set req->body_fn/body_max. Returns 0 or an HTTP status. */
 int sbx__e2b_envd_headers(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                           struct sbx_http_req *req, char *detail, size_t detail_len);
-/* The sandbox is paused or killed: kill its process streams (each open
- * stream gets its end), forget its processes, free s->envd. */
+/* The sandbox is killed (or the face closes): cancel its processes, end
+ * their streams (each open stream gets its end), free s->envd. A pause
+ * keeps all of it (the backend freezes the processes). */
 void sbx__e2b_envd_release(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s);
 
 #endif
