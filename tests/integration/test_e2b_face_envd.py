@@ -11,6 +11,8 @@ filesystem, api/{auth,download,upload}.go), shared/docs/providers.md 1.5-1.6.
 """
 
 import base64
+import gzip
+import hashlib
 import http.client
 import json
 import os
@@ -23,6 +25,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 import pytest
 
@@ -549,6 +552,125 @@ def test_files_multipart_and_errors(face):
     status, _, resp = face.request("POST", "/files?path=mp", b"x",
                                    {"Content-Type": "application/octet-stream"})
     assert status == 400 and json.loads(resp)["message"] == "path is a directory: /home/user/mp"
+
+
+def test_files_gzip(face):
+    # envd >= 0.5.7 (encoding.go): Content-Encoding: gzip uploads are decompressed, GET answers
+    # gzip when Accept-Encoding asks for it
+    data = os.urandom(300 << 10) + b"text " * 50000
+    gz = gzip.compress(data)
+    status, _, body = face.request("POST", "/files?path=gz/up.bin", gz,
+                                   {"Content-Type": "application/octet-stream",
+                                    "Content-Encoding": "gzip"})
+    assert status == 200, body
+    assert json.loads(body) == [{"path": "/home/user/gz/up.bin", "name": "up.bin",
+                                 "type": "file"}]
+    status, hdrs, got = face.request("GET", "/files?path=gz/up.bin")
+    assert status == 200 and "content-encoding" not in hdrs and got == data
+    # two members (Go's reader is multistream), written in one multipart body
+    boundary = "gzb"
+    mp = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+          f"filename=\"gz/mp.txt\"\r\n\r\n").encode() + b"multipart gzip" + \
+        f"\r\n--{boundary}--\r\n".encode()
+    status, _, body = face.request("POST", "/files", gzip.compress(mp[:20]) + gzip.compress(mp[20:]),
+                                   {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                    "Content-Encoding": "GZIP"})
+    assert status == 200, body
+    assert face.request("GET", "/files?path=gz/mp.txt")[2] == b"multipart gzip"
+    # downloads
+    for accept, gz_on in (("gzip", True), ("br;q=1, gzip;q=0.5", True), ("identity, gzip", False),
+                          ("gzip;q=0", False), ("*", False), ("*, identity;q=0", True),
+                          ("deflate", False)):
+        status, hdrs, got = face.request("GET", "/files?path=gz/up.bin",
+                                         headers={"Accept-Encoding": accept})
+        assert status == 200 and hdrs.get("vary") == "Accept-Encoding", accept
+        assert (hdrs.get("content-encoding") == "gzip") == gz_on, (accept, hdrs)
+        assert (gzip.decompress(got) if gz_on else got) == data, accept
+    status, _, body = face.request("GET", "/files?path=gz/up.bin",
+                                   headers={"Accept-Encoding": "br, identity;q=0"})
+    assert status == 400 and json.loads(body) == {
+        "code": 400, "message": "error parsing Accept-Encoding: no acceptable encoding found, "
+                                "supported: [gzip]"}
+    # a missing file is still 404 first, as envd checks it before the encoding
+    status, _, body = face.request("GET", "/files?path=gz/none",
+                                   headers={"Accept-Encoding": "identity;q=0"})
+    assert status == 404
+    # bad uploads
+    octet = {"Content-Type": "application/octet-stream"}
+    for enc, payload, want in (
+            ("br", b"x", (400, "error decompressing request body: unsupported Content-Encoding: "
+                               "br, supported: [gzip]")),
+            ("gzip", b"not gzip at all", (400, "error decompressing request body: failed to "
+                                               "create gzip reader: gzip: invalid header")),
+            ("gzip", b"", (400, "error decompressing request body: failed to create gzip "
+                                "reader: EOF")),
+            ("gzip", gzip.compress(b"cut short " * 100)[:-10],
+             (500, "error writing file: unexpected EOF"))):
+        status, _, body = face.request("POST", "/files?path=gz/bad.bin", payload,
+                                       dict(octet, **{"Content-Encoding": enc}))
+        assert (status, json.loads(body)["message"]) == want, enc
+    # identity is no coding at all
+    status, _, body = face.request("POST", "/files?path=gz/id.txt", b"plain",
+                                   dict(octet, **{"Content-Encoding": "identity"}))
+    assert status == 200 and face.request("GET", "/files?path=gz/id.txt")[2] == b"plain"
+
+
+def signature(face, path, op, user="", exp=None):
+    raw = f"{path}:{op}:{user}:{face.token}" + (f":{exp}" if exp is not None else "")
+    return "v1_" + base64.b64encode(hashlib.sha256(raw.encode()).digest()).decode().rstrip("=")
+
+
+def test_files_signed_urls(face):
+    # envd's signed URLs (auth.go validateSigning), as the SDK's uploadUrl/downloadUrl make them
+    path = "/home/user/signed dir/s+1.txt"
+    q = urllib.parse.urlencode
+    up = q({"path": path, "signature": signature(face, path, "write")})
+    status, _, body = face.request("POST", f"/files?{up}", b"signed",
+                                   {"Content-Type": "application/octet-stream"}, token=False)
+    assert status == 200, body
+    down = q({"path": path, "signature": signature(face, path, "read")})
+    status, _, got = face.request("GET", f"/files?{down}", token=False)
+    assert status == 200 and got == b"signed"
+    # a username and an expiry in the future are part of what is signed
+    exp = int(time.time()) + 600
+    down_u = q({"path": path, "username": "user", "signature_expiration": exp,
+                "signature": signature(face, path, "read", "user", exp)})
+    assert face.request("GET", f"/files?{down_u}", token=False)[0] == 200
+
+    def refused(method, query, msg, status=401):
+        st, _, body = face.request(method, f"/files?{query}", b"x" if method == "POST" else None,
+                                   {"Content-Type": "application/octet-stream"}, token=False)
+        assert (st, json.loads(body)) == (status, {"code": status, "message": msg}), query
+
+    # a read signature does not allow a write, nor one path another, nor one user another
+    refused("POST", q({"path": path, "signature": signature(face, path, "read")}),
+            "invalid signature")
+    refused("GET", q({"path": path + "x", "signature": signature(face, path, "read")}),
+            "invalid signature")
+    refused("GET", q({"path": path, "username": "root",
+                      "signature": signature(face, path, "read")}), "invalid signature")
+    refused("GET", q({"path": path, "signature": signature(face, path, "read") + "A"}),
+            "invalid signature")
+    # the expiry is signed, and checked
+    refused("GET", q({"path": path, "signature_expiration": exp + 1,
+                      "signature": signature(face, path, "read", "", exp)}), "invalid signature")
+    old = int(time.time()) - 10
+    refused("GET", q({"path": path, "signature_expiration": old,
+                      "signature": signature(face, path, "read", "", old)}),
+            "signature is already expired")
+    refused("GET", q({"path": path, "signature_expiration": "soon",
+                      "signature": signature(face, path, "read")}),
+            "Invalid format for parameter signature_expiration: value must be an integer", 400)
+    refused("GET", q({"path": path}), "missing signature query parameter")
+    # a token in the header wins: a wrong one is refused even with a good signature
+    st, _, body = face.request("GET", f"/files?{down}", headers={"X-Access-Token": "nope"},
+                               token=False)
+    assert st == 401 and json.loads(body)["message"] == \
+        "access token present in header but does not match"
+    # signatures are for /files only
+    st, _, _ = face.request("POST", f"/process.Process/List?{down}", b"{}",
+                            {"Content-Type": "application/json"}, token=False)
+    assert st == 401
 
 
 def test_pty(face):

@@ -103,6 +103,22 @@ uint32_t sbx__envd_u32(const struct sbx_json *v);
  * Appends the absolute result to out. 0, -EINVAL (NUL byte), -ENOMEM. */
 int sbx__envd_resolve(const char *home, const char *path, size_t len, struct sbx_buf *out);
 
+/* ---- envd_files_auth.c ------------------------------------------------------ */
+
+/* envd's signature of a /files URL (auth.go): "v1_" + standard base64,
+ * without padding, of sha256("<path>:<op>:<user>:<token>[:<exp>]"); op is
+ * "read" (GET) or "write" (POST), path and user as the query gives them
+ * ("" when absent). Appends to out. 0 or -ENOMEM. */
+int sbx__envd_signature(const char *path, const char *op, const char *user, const char *token,
+                        const int64_t *exp, struct sbx_buf *out);
+/* The Content-Encoding of an upload (parseContentEncoding): 0 none or
+ * identity, 1 gzip, -1 unsupported. */
+int sbx__envd_content_gzip(const char *content_encoding);
+/* The coding of a GET /files answer from Accept-Encoding
+ * (parseAcceptEncoding: q values, identity implied unless refused with
+ * q=0, "*"): 0 identity, 1 gzip, -1 nothing acceptable. */
+int sbx__envd_accept_gzip(const char *accept_encoding);
+
 /* ---- envd_process.c ------------------------------------------------------ */
 
 /* POST /process.Process/<method>; answers req. */

@@ -16,8 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive/gzip.h"
 #include "base/base64.h"
 #include "base/fd.h"
+#include "base/time.h"
 #include "json/json.h"
 #include "net/connect.h"
 #include "net/multipart.h"
@@ -456,22 +458,99 @@ static void tmpf_drop(struct tmpf *t)
     t->path[0] = '\0';
 }
 
-/* The /files user (?username=, else the default) and the token. 0, or the
- * request was answered. */
-static int files_auth(struct sbx_e2b_sbx *s, struct sbx_http_req *req, struct sbx__envd_user *u)
+/* A query parameter, decoded, NUL-terminated, "" when absent. 1 given, 0
+ * absent, -1 malformed. */
+static int query_str(struct sbx_http_req *req, const char *key, struct sbx_buf *out)
+{
+    int rc = sbx_http_query_get(req->query, key, out);
+
+    if (rc < 0 || sbx_buf_addch(out, '\0') < 0)
+        return -1;
+    out->len--;
+    return rc;
+}
+
+/* envd's validateSigning: with an access token, X-Access-Token must match
+ * it when given; else the URL must carry the signature of op for its path
+ * and username (and its expiry, not passed). 0, or the request was
+ * answered. */
+static int files_signed(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const char *op)
+{
+    const char *t = sbx_http_req_header(req, "X-Access-Token");
+    struct sbx_buf sig = SBX_BUF_INIT, path = SBX_BUF_INIT, user = SBX_BUF_INIT,
+                   exp_s = SBX_BUF_INIT, want = SBX_BUF_INIT;
+    int64_t exp = 0;
+    int has_sig, has_exp, rc = -1;
+    unsigned char diff = 0;
+
+    if (!s->access_token)
+        return 0;
+    has_exp = query_str(req, "signature_expiration", &exp_s);
+    if (has_exp == 1) {
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(exp_s.ptr, &end, 10);
+        if (!exp_s.len || *end || errno == ERANGE) {
+            sbx__e2b_respond_error(req, 400,
+                                   "Invalid format for parameter signature_expiration: value "
+                                   "must be an integer");
+            goto out;
+        }
+        exp = v;
+    }
+    if (t && *t) {
+        if (strcmp(t, s->access_token) != 0) {
+            sbx__e2b_respond_error(req, 401, "access token present in header but does not match");
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    has_sig = query_str(req, "signature", &sig);
+    if (has_sig != 1 || has_exp < 0 || query_str(req, "path", &path) < 0 ||
+        query_str(req, "username", &user) < 0) {
+        sbx__e2b_respond_error(req, 401, "missing signature query parameter");
+        goto out;
+    }
+    if (sbx__envd_signature(path.ptr, op, user.ptr, s->access_token, has_exp == 1 ? &exp : NULL,
+                            &want) < 0) {
+        sbx__e2b_respond_error(req, 500, "out of memory");
+        goto out;
+    }
+    /* constant time for equal lengths, as subtle.ConstantTimeCompare */
+    diff = sig.len != want.len;
+    for (size_t i = 0; !diff && i < sig.len; i++)
+        diff |= (unsigned char)(sig.ptr[i] ^ want.ptr[i]);
+    if (diff) {
+        sbx__e2b_respond_error(req, 401, "invalid signature");
+        goto out;
+    }
+    if (has_exp == 1 && exp < sbx_wall_ms() / 1000) {
+        sbx__e2b_respond_error(req, 401, "signature is already expired");
+        goto out;
+    }
+    rc = 0;
+out:
+    sbx_buf_free(&sig);
+    sbx_buf_free(&path);
+    sbx_buf_free(&user);
+    sbx_buf_free(&exp_s);
+    sbx_buf_free(&want);
+    return rc;
+}
+
+/* The /files user (?username=, else the default) and the token or the
+ * signature of op. 0, or the request was answered. */
+static int files_auth(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const char *op,
+                      struct sbx__envd_user *u)
 {
     struct sbx_buf name = SBX_BUF_INIT;
-    const char *t = sbx_http_req_header(req, "X-Access-Token");
     int rc;
 
-    if (s->access_token && (!t || !*t)) {
-        sbx__e2b_respond_error(req, 401, "missing signature query parameter");
+    if (files_signed(s, req, op) < 0)
         return -1;
-    }
-    if (s->access_token && strcmp(t, s->access_token) != 0) {
-        sbx__e2b_respond_error(req, 401, "access token present in header but does not match");
-        return -1;
-    }
     rc = sbx_http_query_get(req->query, "username", &name);
     if (rc < 0) {
         sbx_buf_free(&name);
@@ -516,12 +595,18 @@ struct download {
     struct tmpf tmp;
     int rc;
     int kind;             /* on failure: 0 missing, 1 directory, 2 other */
+    int coding;           /* sbx__envd_accept_gzip: 0 identity, 1 gzip, -1 none */
+    struct sbx_gzip *gz;  /* the gzip answer's compressor */
+    struct sbx_buf zout;  /* its output not yet written */
+    bool ending;          /* all written: end once drained */
     struct sbx_err err;
     char buf[COPY_CHUNK];
 };
 
 static void download_free(struct download *d)
 {
+    sbx_gzip_free(d->gz);
+    sbx_buf_free(&d->zout);
     tmpf_drop(&d->tmp);
     free(d->backend_id);
     free(d->path);
@@ -567,6 +652,30 @@ static void download_run(struct sbx_provider *p, const struct sbx_err *open_err,
         d->kind = probe_path(p, d->backend_id, d->path);
 }
 
+static int zout_add(const void *p, size_t n, void *ud)
+{
+    return sbx_buf_add(ud, p, n);
+}
+
+/* The next piece of the answer: n bytes of the file (or its end, n == 0),
+ * gzip'd when asked. Sets *out and *len to what to write (maybe nothing). */
+static int download_piece(struct download *d, size_t n, const char **out, size_t *len)
+{
+    struct sbx_err err = {0};
+    int rc;
+
+    if (!d->gz) {
+        *out = d->buf;
+        *len = n;
+        return 0;
+    }
+    sbx_buf_reset(&d->zout);
+    rc = n ? sbx_gzip_feed(d->gz, d->buf, n, &err) : sbx_gzip_finish(d->gz, &err);
+    *out = d->zout.ptr;
+    *len = d->zout.len;
+    return rc;
+}
+
 static void download_pump(struct sbx_http_req *req, int status, void *ud)
 {
     struct download *d = ud;
@@ -576,13 +685,30 @@ static void download_pump(struct sbx_http_req *req, int status, void *ud)
         download_free(d);
         return;
     }
+    if (d->ending) {
+        sbx_http_stream_end(req);
+        download_free(d);
+        return;
+    }
     for (;;) {
         ssize_t n = sbx_fd_read(d->tmp.fd, d->buf, sizeof(d->buf));
+        const char *p;
+        size_t len;
         int rc;
 
-        if (n < 0) {
+        if (n < 0 || download_piece(d, (size_t)(n < 0 ? 0 : n), &p, &len) < 0) {
             sbx_http_stream_abort(req);
             download_free(d);
+            return;
+        }
+        rc = len ? sbx_http_stream_write(req, p, len, download_pump, d) : 0;
+        if (rc < 0) {
+            sbx_http_stream_abort(req);
+            download_free(d);
+            return;
+        }
+        if (n == 0 && rc == SBX_HTTP_STREAM_WAIT) {
+            d->ending = true;
             return;
         }
         if (n == 0) {
@@ -590,14 +716,8 @@ static void download_pump(struct sbx_http_req *req, int status, void *ud)
             download_free(d);
             return;
         }
-        rc = sbx_http_stream_write(req, d->buf, (size_t)n, download_pump, d);
         if (rc == SBX_HTTP_STREAM_WAIT)
             return;
-        if (rc < 0) {
-            sbx_http_stream_abort(req);
-            download_free(d);
-            return;
-        }
     }
 }
 
@@ -622,10 +742,28 @@ static void download_done(void *ud)
         download_free(d);
         return;
     }
+    if (d->coding < 0) {
+        sbx__e2b_respond_error(req, 400,
+                               "error parsing Accept-Encoding: no acceptable encoding found, "
+                               "supported: [gzip]");
+        download_free(d);
+        return;
+    }
     unlink(d->tmp.path);
     d->tmp.path[0] = '\0';
-    if (sbx_http_stream_start(req, 200, "application/octet-stream", "Vary: Accept-Encoding\r\n",
-                              (int64_t)st.st_size) < 0) {
+    if (d->coding == 1) {
+        /* envd: gzip.NewWriter over the file, chunked */
+        d->gz = sbx_gzip_new(-1, zout_add, &d->zout);
+        if (!d->gz) {
+            sbx__e2b_respond_error(req, 500, "out of memory");
+            download_free(d);
+            return;
+        }
+    }
+    if (sbx_http_stream_start(req, 200, "application/octet-stream",
+                              d->gz ? "Vary: Accept-Encoding\r\nContent-Encoding: gzip\r\n"
+                                    : "Vary: Accept-Encoding\r\n",
+                              d->gz ? -1 : (int64_t)st.st_size) < 0) {
         sbx_http_stream_abort(req);
         download_free(d);
         return;
@@ -641,7 +779,7 @@ static void files_get(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx_
     struct sbx_err err = {0};
     int rc;
 
-    if (files_auth(s, req, &u) < 0)
+    if (files_auth(s, req, "read", &u) < 0)
         return;
     rc = files_path(req, &u, &path);
     if (rc < 0) {
@@ -662,7 +800,12 @@ static void files_get(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx_
     }
     d->f = f;
     d->req = req;
+    sbx_buf_init(&d->zout, 0);
     d->path = sbx_buf_detach(&path, NULL);
+    /* envd serves identity to Range and conditional requests */
+    if (!sbx_http_req_header(req, "Range") && !sbx_http_req_header(req, "If-Modified-Since") &&
+        !sbx_http_req_header(req, "If-None-Match") && !sbx_http_req_header(req, "If-Range"))
+        d->coding = sbx__envd_accept_gzip(sbx_http_req_header(req, "Accept-Encoding"));
     d->tmp.fd = -1;
     if (!d->path || tmpf_open(&d->tmp) < 0) {
         sbx__e2b_respond_error(req, 500, "error creating a temporary file: %s", strerror(errno));
@@ -689,6 +832,7 @@ struct upload {
     bool multipart;
     bool in_file;            /* the current part is a `file` part */
     struct sbx_multipart *mp;
+    struct sbx_gunzip *gunzip; /* Content-Encoding: gzip */
     struct upart *parts;
     size_t nparts;
     int status;              /* an error found while receiving, 0 = none */
@@ -716,6 +860,7 @@ static void upload_free(void *ud)
     free(up->resolved);
     free(up->parts);
     sbx_multipart_free(up->mp);
+    sbx_gunzip_free(up->gunzip);
     free(up->query_path);
     free(up->backend_id);
     free(up);
@@ -795,13 +940,14 @@ static int mp_end(void *ud)
     return 0;
 }
 
-static int upload_body(struct sbx_http_req *req, const char *p, size_t n, void *ud)
+/* The body's bytes (decompressed when it was gzip'd). */
+static int upload_plain(const void *data, size_t n, void *ud)
 {
     struct upload *up = ud;
+    const char *p = data;
 
-    (void)req;
     if (up->status)
-        return 0; /* discarded: the answer says why */
+        return -ECANCELED; /* discarded: the answer says why */
     if (!up->multipart) {
         upload_write(up, p, n);
         return 0;
@@ -811,15 +957,42 @@ static int upload_body(struct sbx_http_req *req, const char *p, size_t n, void *
     return 0;
 }
 
+/* A gzip'd body that is not: before its first header, what envd's
+ * gzip.NewReader says (400); later, what reading the body says (500). */
+static void upload_gunzip_failed(struct upload *up, const struct sbx_err *err)
+{
+    if (!sbx_gunzip_header_read(up->gunzip))
+        upload_fail(up, 400, "error decompressing request body: failed to create gzip reader: %s",
+                    err->msg);
+    else
+        upload_fail(up, 500, up->multipart ? "error reading form: %s" : "error writing file: %s",
+                    err->msg);
+}
+
+static int upload_body(struct sbx_http_req *req, const char *p, size_t n, void *ud)
+{
+    struct upload *up = ud;
+    struct sbx_err err = {0};
+
+    (void)req;
+    if (up->status)
+        return 0; /* discarded: the answer says why */
+    if (!up->gunzip)
+        upload_plain(p, n, up);
+    else if (sbx_gunzip_feed(up->gunzip, p, n, &err) < 0)
+        upload_gunzip_failed(up, &err);
+    return 0;
+}
+
 static int upload_headers(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                           struct sbx_http_req *req)
 {
     static const struct sbx_multipart_cbs cbs = {mp_begin, mp_data, mp_end};
     struct upload *up = calloc(1, sizeof(*up));
     struct sbx_buf qp = SBX_BUF_INIT;
-    const char *ct = sbx_http_req_header(req, "Content-Type");
+    const char *ct = sbx_http_req_header(req, "Content-Type"), *ce;
     char mt[64];
-    int rc;
+    int rc, coding;
 
     if (!up)
         return 503;
@@ -830,6 +1003,16 @@ static int upload_headers(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     req->body_free = upload_free;
     req->body_max = UPLOAD_MAX;
     if (!up->backend_id)
+        return 503;
+    /* envd decompresses before it looks at the content type */
+    ce = sbx_http_req_header(req, "Content-Encoding");
+    coding = sbx__envd_content_gzip(ce);
+    if (coding < 0)
+        upload_fail(up, 400,
+                    "error decompressing request body: unsupported Content-Encoding: %s, "
+                    "supported: [gzip]",
+                    ce);
+    else if (coding == 1 && !(up->gunzip = sbx_gunzip_new(upload_plain, up)))
         return 503;
     rc = sbx_http_query_get(req->query, "path", &qp);
     if (rc == 1 && sbx_buf_addch(&qp, '\0') == 0)
@@ -842,10 +1025,6 @@ static int upload_headers(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         } else if (upload_new_part(up, up->query_path) < 0) {
             upload_fail(up, 500, "error opening file: %s", strerror(errno));
         }
-        if (sbx_http_req_header(req, "Content-Encoding") &&
-            strcasecmp(sbx_http_req_header(req, "Content-Encoding"), "identity") != 0)
-            upload_fail(up, 400, "error decompressing request body: unsupported Content-Encoding %s",
-                        sbx_http_req_header(req, "Content-Encoding"));
     } else if (strncmp(mt, "multipart/", 10) == 0) {
         up->multipart = true;
         up->mp = sbx_multipart_new(ct, &cbs, up, &rc);
@@ -925,11 +1104,17 @@ static void files_post(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, struct sbx
     struct sbx_err err = {0};
     size_t i, j;
 
-    if (files_auth(s, req, &u) < 0)
+    if (files_auth(s, req, "write", &u) < 0)
         return;
     if (!up) {
         sbx__e2b_respond_error(req, 500, "out of memory");
         return;
+    }
+    if (!up->status && up->gunzip) {
+        struct sbx_err gerr = {0};
+
+        if (sbx_gunzip_finish(up->gunzip, &gerr) < 0)
+            upload_gunzip_failed(up, &gerr);
     }
     if (!up->status && up->multipart && sbx_multipart_finish(up->mp) < 0)
         upload_fail(up, 500, "error reading form: %s", sbx_multipart_error(up->mp));
