@@ -412,7 +412,11 @@ static void test_bad_requests(void **state)
     rpc("/filesystem.Filesystem/Stat", "{not json", NULL, &r);
     assert_int_equal(r.status, 400);
     sbx_buf_free(&r.body);
+    /* WatchDir streams: a unary content type is connect-go's 415 */
     rpc("/filesystem.Filesystem/WatchDir", "{}", NULL, &r);
+    assert_int_equal(r.status, 415);
+    sbx_buf_free(&r.body);
+    rpc("/filesystem.Filesystem/CreateWatcher", "{}", NULL, &r);
     assert_int_equal(r.status, 501);
     assert_non_null(strstr(r.body.ptr, "\"code\":\"unimplemented\""));
     sbx_buf_free(&r.body);
@@ -647,7 +651,7 @@ static void test_release_while_running(void **state)
     finish_resp(fd, &raw, &r);
     frames(&r, &fr);
     assert_non_null(strstr(fr.ptr, "2:{\"error\":{\"code\":\"unavailable\",\"message\":"
-                                   "\"the sandbox was paused or killed\"}}"));
+                                   "\"the sandbox was killed\"}}"));
     sbx_buf_free(&fr);
     sbx_buf_free(&r.body);
 }
@@ -807,6 +811,47 @@ static void test_resolve_and_listing(void **state)
     assert_string_equal(ts, "1970-01-01T00:00:00.500Z");
 }
 
+/* envd_files_auth.c: signatures as the SDK's getSignature makes them
+ * (python3: base64.b64encode(hashlib.sha256(raw).digest()).rstrip(b"=")),
+ * and the codings of encoding.go. */
+static void test_files_signature_and_codings(void **state)
+{
+    struct sbx_buf b = SBX_BUF_INIT;
+    int64_t exp = 1700000000;
+
+    (void)state;
+    assert_int_equal(sbx__envd_signature("/home/user/a.txt", "read", "", "tok", NULL, &b), 0);
+    /* sha256("/home/user/a.txt:read::tok") */
+    assert_string_equal(b.ptr, "v1_Zkbb3914oLJLvMBzCAHQhm2ydBLxbSx2eQUR/kLdvIY");
+    sbx_buf_reset(&b);
+    assert_int_equal(sbx__envd_signature("a b", "write", "user", "tok", &exp, &b), 0);
+    /* sha256("a b:write:user:tok:1700000000") */
+    assert_string_equal(b.ptr, "v1_+oD5QACiLRh7x3FS0226jQ/gtJIWrYDqpQT7QueVuqc");
+    assert_null(strchr(b.ptr, '='));
+    sbx_buf_free(&b);
+
+    assert_int_equal(sbx__envd_content_gzip(NULL), 0);
+    assert_int_equal(sbx__envd_content_gzip(""), 0);
+    assert_int_equal(sbx__envd_content_gzip(" Identity "), 0);
+    assert_int_equal(sbx__envd_content_gzip("GZIP"), 1);
+    assert_int_equal(sbx__envd_content_gzip("gzip; q=1"), 1);
+    assert_int_equal(sbx__envd_content_gzip("br"), -1);
+    assert_int_equal(sbx__envd_content_gzip("gzip, br"), -1);
+
+    assert_int_equal(sbx__envd_accept_gzip(NULL), 0);
+    assert_int_equal(sbx__envd_accept_gzip("gzip"), 1);
+    assert_int_equal(sbx__envd_accept_gzip("gzip, deflate, br"), 1);
+    assert_int_equal(sbx__envd_accept_gzip("identity, gzip"), 0);
+    assert_int_equal(sbx__envd_accept_gzip("identity;q=0.5, gzip;q=0.9"), 1);
+    assert_int_equal(sbx__envd_accept_gzip("gzip;q=0"), 0);
+    assert_int_equal(sbx__envd_accept_gzip("gzip;q=x"), 1); /* unparsable q: 1 */
+    assert_int_equal(sbx__envd_accept_gzip("*"), 0);
+    assert_int_equal(sbx__envd_accept_gzip("*, identity;q=0"), 1);
+    assert_int_equal(sbx__envd_accept_gzip("br, identity;q=0"), -1);
+    assert_int_equal(sbx__envd_accept_gzip("identity;q=0"), -1);
+    assert_int_equal(sbx__envd_accept_gzip(" ,, ;q=1"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_filesystem),
         cmocka_unit_test(test_pty),
         cmocka_unit_test(test_release_while_running),
+        cmocka_unit_test(test_files_signature_and_codings),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
