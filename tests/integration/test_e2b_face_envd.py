@@ -342,6 +342,23 @@ def test_process_survives_pause(face):
     t.close()
 
 
+def test_kill_of_a_paused_sandbox_ends_its_processes(face):
+    # the frozen processes of a paused sandbox go with its kill: their streams end, nothing hangs
+    st, raw = control(face, "POST", "/sandboxes", {"templateID": "base", "timeout": 120})
+    assert st == 201, raw
+    other = Face(face.port, face.proc, json.loads(raw))
+    s = start(other, {"cmd": "sleep", "args": ["300"]})
+    assert "start" in s.frame()[1]["event"]
+    assert control(face, "POST", f"/sandboxes/{other.sid}/pause")[0] == 204
+    assert control(face, "DELETE", f"/sandboxes/{other.sid}")[0] == 204
+    fr = s.all()
+    s.close()
+    assert fr[-1] == (2, {"error": {"code": "unavailable", "message": "the sandbox was killed"}})
+    assert control(face, "GET", f"/sandboxes/{other.sid}")[0] == 404
+    # the face goes on serving the module's sandbox
+    assert face.rpc("/process.Process/List", {})[0] == 200
+
+
 def test_sigterm(face):
     s = start(face, {"cmd": "sleep", "args": ["300"]})
     pid = s.frame()[1]["event"]["start"]["pid"]
