@@ -2,7 +2,8 @@
  * (src/api/e2b/envd_*.c): the `find` listing a sandbox sends back (its
  * entries, EntryInfo and Go mode strings built from them), envd's path
  * resolution, the base64 of protojson bytes, and the protojson request
- * checks. The first byte picks which; the rest is the input. */
+ * checks; 0xff: the /files Accept-Encoding and Content-Encoding parsers.
+ * The first byte picks which; the rest is the input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     size--;
+    if (data[0] == 0xff) {
+        char *h = malloc(size + 1);
+        int a, c;
+
+        if (!h)
+            return 0;
+        memcpy(h, p, size);
+        h[size] = '\0';
+        a = sbx__envd_accept_gzip(h);
+        c = sbx__envd_content_gzip(h);
+        if (a < -1 || a > 1 || c < -1 || c > 1)
+            abort();
+        free(h);
+        return 0;
+    }
     switch (data[0] % 4) {
     case 0: {
         struct sbx__envd_entry *e;
