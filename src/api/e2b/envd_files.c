@@ -961,12 +961,15 @@ static int upload_plain(const void *data, size_t n, void *ud)
  * gzip.NewReader says (400); later, what reading the body says (500). */
 static void upload_gunzip_failed(struct upload *up, const struct sbx_err *err)
 {
+    char m[64]; /* gzip.h's messages are short */
+
+    snprintf(m, sizeof(m), "%.63s", err->msg);
     if (!sbx_gunzip_header_read(up->gunzip))
         upload_fail(up, 400, "error decompressing request body: failed to create gzip reader: %s",
-                    err->msg);
+                    m);
     else
         upload_fail(up, 500, up->multipart ? "error reading form: %s" : "error writing file: %s",
-                    err->msg);
+                    m);
 }
 
 static int upload_body(struct sbx_http_req *req, const char *p, size_t n, void *ud)
