@@ -27,13 +27,20 @@ describe('files', { timeout: 300_000 }, () => {
     assert.equal((await sbx.commands.run(`cat ${H}/a.txt`)).stdout, 'hello files\n');
   });
 
-  test('write octet-stream (useOctetStream) and gzip bodies', async () => {
-    await sbx.files.write(`${H}/octet.txt`, 'octet body', { useOctetStream: true });
+  test('write octet-stream (useOctetStream)', async () => {
+    const info = await sbx.files.write(`${H}/octet.txt`, 'octet body', { useOctetStream: true });
+    assert.equal(info.path, `${H}/octet.txt`);
     assert.equal(await sbx.files.read(`${H}/octet.txt`), 'octet body');
+  });
+
+  test('read with Accept-Encoding: gzip', async () => {
+    await sbx.files.write(`${H}/plain-for-gz.txt`, 'gzip me '.repeat(100));
+    assert.equal(await sbx.files.read(`${H}/plain-for-gz.txt`, { gzip: true }), 'gzip me '.repeat(100));
+  });
+
+  test('write a gzip body (Content-Encoding: gzip)', async () => {
     await sbx.files.write(`${H}/gz.txt`, 'gzip body '.repeat(100), { gzip: true });
     assert.equal(await sbx.files.read(`${H}/gz.txt`), 'gzip body '.repeat(100));
-    assert.equal(await sbx.files.read(`${H}/gz.txt`, { gzip: true }), 'gzip body '.repeat(100),
-      'read with Accept-Encoding: gzip');
   });
 
   test('write ArrayBuffer and Blob; read bytes and blob', async () => {

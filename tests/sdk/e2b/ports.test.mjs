@@ -29,7 +29,8 @@ describe('ports', { timeout: 180_000 }, () => {
     assert.equal(host, `${port}-${sbx.sandboxId}.localhost:${face().port}`);
     const r = await waitFor(async () => {
       const res = await httpGet(`http://${host}/index.txt`);
-      return res.status === 200 ? res : false;
+      if (res.status !== 200) throw new Error(`${res.status} ${res.body.slice(0, 300)}`);
+      return res;
     }, `GET http://${host}/index.txt to answer 200`, { timeoutMs: 20_000, intervalMs: 250 });
     assert.equal(r.body, body);
     const listing = await httpGet(`http://${host}/`);
@@ -44,7 +45,8 @@ describe('ports', { timeout: 180_000 }, () => {
     const r = await waitFor(async () => {
       const res = await httpGet(`${url}/index.txt`,
         { 'E2b-Sandbox-Id': sbx.sandboxId, 'E2b-Sandbox-Port': String(port) });
-      return res.status === 200 ? res : false;
+      if (res.status !== 200) throw new Error(`${res.status} ${res.body.slice(0, 300)}`);
+      return res;
     }, 'header-routed GET to answer 200', { timeoutMs: 20_000, intervalMs: 250 });
     assert.equal(r.body, body);
   });
