@@ -190,6 +190,49 @@ describe('files', { timeout: 300_000 }, () => {
     assert.equal((await sbx.files.getInfo(`${H}/rel/made`)).type, 'dir');
   });
 
+  // With E2B_SANDBOX_URL set the SDK's file URLs point at the face itself
+  // (envdDirectUrl = E2B_SANDBOX_URL), so plain fetches carry the routing
+  // headers E2B's proxy reads for IP hosts.
+  const envdHeaders = () => ({ 'E2b-Sandbox-Id': sbx.sandboxId, 'E2b-Sandbox-Port': '49983' });
+
+  test('a secured sandbox: /files needs the access token; /health does not', async () => {
+    await sbx.files.write(`${H}/secret.txt`, 'secret');
+    const url = `${process.env.E2B_SANDBOX_URL}/files?path=${encodeURIComponent(`${H}/secret.txt`)}`;
+    const anon = await fetch(url, { headers: envdHeaders() });
+    assert.equal(anon.status, 401, 'GET /files without X-Access-Token');
+    const withToken = await fetch(url, { headers: { ...envdHeaders(), 'X-Access-Token': sbx.envdAccessToken } });
+    assert.equal(withToken.status, 200);
+    assert.equal(await withToken.text(), 'secret');
+    const health = await fetch(`${process.env.E2B_SANDBOX_URL}/health`, { headers: envdHeaders() });
+    assert.equal(health.status, 204, 'GET /health needs no token');
+  });
+
+  test('signed URLs: downloadUrl and uploadUrl work without the token; a bad signature does not', async () => {
+    await sbx.files.write(`${H}/signed.txt`, 'signed content');
+    const down = await sbx.downloadUrl(`${H}/signed.txt`);
+    assert.match(down, /[?&]signature=v1_/);
+    const r = await fetch(down, { headers: envdHeaders() });
+    assert.equal(r.status, 200, `GET ${down}`);
+    assert.equal(await r.text(), 'signed content');
+
+    const bad = new URL(down);
+    bad.searchParams.set('signature', 'v1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    assert.equal((await fetch(bad, { headers: envdHeaders() })).status, 401, 'tampered signature');
+    const other = new URL(down);
+    other.searchParams.set('path', `${H}/a.txt`);
+    assert.equal((await fetch(other, { headers: envdHeaders() })).status, 401, 'signature of another path');
+
+    const up = await sbx.uploadUrl(`${H}/uploaded-signed.txt`);
+    const form = new FormData();
+    form.append('file', new Blob(['via signed upload']), `${H}/uploaded-signed.txt`);
+    const u = await fetch(up, { method: 'POST', body: form, headers: envdHeaders() });
+    assert.equal(u.status, 200, `POST ${up}`);
+    assert.equal(await sbx.files.read(`${H}/uploaded-signed.txt`), 'via signed upload');
+    // a read signature does not allow a write
+    const w = await fetch(down, { method: 'POST', body: form, headers: envdHeaders() });
+    assert.equal(w.status, 401, 'upload with a read signature');
+  });
+
   test('errors: missing file, missing directory, reading a directory', async () => {
     await rejectsWith(sbx.files.read(`${H}/missing.txt`), FileNotFoundError, 'read of a missing file');
     await rejectsWith(sbx.files.list(`${H}/missing-dir`), FileNotFoundError, 'list of a missing directory');
