@@ -53,7 +53,7 @@ describe('pause and connect', { timeout: 240_000 }, () => {
     const h = await sbx.commands.run(
       'sleep 2; echo done-after-resume; echo survived > /tmp/after-resume', { background: true });
     await h.disconnect();
-    assert.equal(await sbx.pause(), true);
+    assert.equal(await sbx.betaPause(), true, 'betaPause (the deprecated name) pauses too');
     await Sandbox.connect(sbx.sandboxId);
     // the process itself runs on to its end (E2B snapshots memory; local freezes)
     await waitFor(async () => (await sbx.files.read('/tmp/after-resume')) === 'survived\n',
