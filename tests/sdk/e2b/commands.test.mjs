@@ -64,8 +64,8 @@ describe('commands', { timeout: 300_000 }, () => {
     const script = 'echo started; sleep 30; echo never';
     const chunks = [];
     const err = await rejectsWith(
-      sbx.commands.run(script, { timeoutMs: 1500, onStdout: (d) => chunks.push(d) }),
-      TimeoutError, 'run with timeoutMs 1500');
+      sbx.commands.run(script, { timeoutMs: 4000, onStdout: (d) => chunks.push(d) }),
+      TimeoutError, 'run with timeoutMs 4000');
     assert.match(err.message, /deadline_exceeded|timeout/i);
     assert.equal(chunks.join(''), 'started\n', 'output before the deadline still arrives');
     // Connect-Timeout-Ms is the process's lifetime on envd: it must be gone
