@@ -24,7 +24,8 @@ const struct sbx_cli_cmd *const sbx_cli_cmds[] = {
     &sbx_cmd_run,    &sbx_cmd_create,  &sbx_cmd_ls,     &sbx_cmd_inspect,
     &sbx_cmd_exec,   &sbx_cmd_shell,   &sbx_cmd_cp,     &sbx_cmd_act,
     &sbx_cmd_url,    &sbx_cmd_pause,   &sbx_cmd_resume, &sbx_cmd_rm,
-    &sbx_cmd_server, &sbx_cmd_version, &sbx_cmd_help,   NULL,
+    &sbx_cmd_server, &sbx_cmd_serve,   &sbx_cmd_version, &sbx_cmd_help,
+    NULL,
 };
 
 const struct sbx_cli_cmd *sbx_cli_find_cmd(const char *name)

@@ -68,6 +68,7 @@ struct sbx_http_conn {
     bool eof;          /* the client shut down its side */
     bool in_execute;  /* inside llhttp_execute: answers must not re-enter it */
     bool draining;    /* answered and shut down: reading and dropping until EOF */
+    bool hijacking;   /* the request was handed over with its body unread */
     struct sbx_buf pending; /* read but not yet parsed */
     int writes;       /* writes in flight */
     /* Streaming answer (sbx_http_stream_*): */
@@ -115,6 +116,7 @@ const char *sbx_http_reason(int status)
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     default: return "Unknown";
     }
@@ -169,6 +171,42 @@ const char *sbx_http_req_header(const struct sbx_http_req *req, const char *name
 bool sbx_http_req_connected(const struct sbx_http_req *req)
 {
     return req->conn && !req->conn->closed;
+}
+
+static void conn_maybe_free(struct sbx_http_conn *c);
+
+int sbx_http_hijack(struct sbx_http_req *req, int *fd, struct sbx_buf *rest)
+{
+    struct sbx_http_conn *c = req->conn;
+    uv_os_fd_t ufd;
+    int nfd, rc;
+
+    if (!c || !c->hijacking || c->req != req || c->streaming)
+        return -EINVAL;
+    c->req = NULL;
+    c->busy = false;
+    req_free(req);
+    if (c->closed) {
+        conn_maybe_free(c);
+        return -EPIPE;
+    }
+    rc = uv_fileno(&c->h.handle, &ufd);
+    nfd = rc == 0 ? fcntl(ufd, F_DUPFD_CLOEXEC, 3) : -1;
+    if (nfd < 0) {
+        conn_close(c);
+        return rc < 0 ? rc : -errno;
+    }
+    rc = sbx_buf_add(rest, c->pending.ptr, c->pending.len);
+    if (rc < 0) {
+        close(nfd);
+        conn_close(c);
+        return rc;
+    }
+    /* libuv forgets the descriptor it closes (its epoll entry goes with
+     * it); the duplicate keeps the socket open for the caller. */
+    conn_close(c);
+    *fd = nfd;
+    return 0;
 }
 
 static int hexval(char c)
@@ -239,7 +277,6 @@ int sbx_http_query_get(const char *query, const char *key, struct sbx_buf *out)
 
 /* ---- writing ------------------------------------------------------------ */
 
-static void conn_maybe_free(struct sbx_http_conn *c);
 
 static void on_write(uv_write_t *w, int status)
 {
@@ -320,16 +357,21 @@ static int build_response(struct sbx_buf *out, int status, const char *content_t
                           const char *extra_headers, const void *body, size_t len,
                           bool keep_alive, bool head)
 {
-    int rc = sbx_buf_addf(out,
-                          "HTTP/1.1 %d %s\r\n"
-                          "Content-Type: %s\r\n"
-                          "Content-Length: %zu\r\n"
-                          "Connection: %s\r\n"
-                          "%s\r\n",
-                          status, sbx_http_reason(status),
-                          content_type ? content_type : "application/octet-stream", len,
-                          keep_alive ? "keep-alive" : "close", extra_headers ? extra_headers : "");
+    int rc;
 
+    if (status == 204 || status == 304) /* no body, and no headers about one (RFC 9110) */
+        return sbx_buf_addf(out, "HTTP/1.1 %d %s\r\nConnection: %s\r\n%s\r\n", status,
+                            sbx_http_reason(status), keep_alive ? "keep-alive" : "close",
+                            extra_headers ? extra_headers : "");
+    rc = sbx_buf_addf(out,
+                      "HTTP/1.1 %d %s\r\n"
+                      "Content-Type: %s\r\n"
+                      "Content-Length: %zu\r\n"
+                      "Connection: %s\r\n"
+                      "%s\r\n",
+                      status, sbx_http_reason(status),
+                      content_type ? content_type : "application/octet-stream", len,
+                      keep_alive ? "keep-alive" : "close", extra_headers ? extra_headers : "");
     if (rc == 0 && !head)
         rc = sbx_buf_add(out, body, len);
     return rc;
@@ -386,6 +428,8 @@ int sbx_http_respond(struct sbx_http_req *req, int status, const char *content_t
             conn_maybe_free(c);
         return -EPIPE;
     }
+    if (c->hijacking)
+        c->close_after = true; /* the body was not read */
     keep = !c->close_after && !c->srv->closing && llhttp_should_keep_alive(&c->parser);
     if (!keep)
         c->close_after = true;
@@ -442,6 +486,8 @@ int sbx_http_stream_start(struct sbx_http_req *req, int status, const char *cont
         return -EPIPE;
     if (c->streaming || c->req != req)
         return -EINVAL;
+    if (c->hijacking)
+        c->close_after = true;
     keep = !c->close_after && !c->srv->closing && llhttp_should_keep_alive(&c->parser);
     if (!keep)
         c->close_after = true;
@@ -727,6 +773,11 @@ static int on_headers_complete(llhttp_t *p)
             return -1;
         }
     }
+    if (r->hijack) {
+        /* conn_parse hands it over at the end of the headers */
+        c->hijacking = true;
+        return HPE_PAUSED;
+    }
     if (r->content_length >= 0 && (uint64_t)r->content_length > r->body_max) {
         snprintf(detail, sizeof(detail), "request body too large: %lld bytes, the limit is %zu",
                  (long long)r->content_length, r->body_max);
@@ -864,6 +915,16 @@ static void conn_parse(struct sbx_http_conn *c, const char *p, size_t n)
         const char *stop = llhttp_get_error_pos(&c->parser);
         size_t used = stop ? (size_t)(stop - p) : n;
 
+        if (c->hijacking && !c->busy) {
+            /* The request goes to the application with what follows its
+             * headers unparsed: kept for sbx_http_hijack. */
+            c->busy = true;
+            if (used < n)
+                keep_pending(c, p + used, n - used);
+            if (!c->closed)
+                c->srv->on_request(c->req, c->srv->ud);
+            return;
+        }
         if (c->busy) {
             /* Answered later: keep what follows for then. */
             if (used < n)

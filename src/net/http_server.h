@@ -69,6 +69,11 @@ struct sbx_http_req {
     void *body_ud;
     sbx_http_body_free_fn *body_free; /* optional, releases body_ud */
     char reject_detail[256];       /* detail for a status returned by body_fn */
+    /* Set by the headers callback to take the connection over (proxies,
+     * WebSocket upgrades): the body is not read, on_request is called at
+     * once, and the handler either answers as usual (the connection then
+     * closes after the answer) or calls sbx_http_hijack(). */
+    bool hijack;
     void *route_ud;                /* free for the application */
     struct sbx_http_conn *conn;    /* internal */
 };
@@ -169,6 +174,15 @@ int sbx_http_stream_end(struct sbx_http_req *req);
 /* Gives up mid-body: the connection is closed so that the client sees a
  * truncated answer, never a complete-looking one. Frees req. */
 void sbx_http_stream_abort(struct sbx_http_req *req);
+
+/* Takes over the connection of a request whose headers callback set
+ * req->hijack: *fd gets the connection's socket (non-blocking, close-on-exec,
+ * the caller's to close), `rest` gets what was read past the request's
+ * headers (the start of the body, or more), and the server forgets the
+ * connection. Frees req (copy what is needed of it first). Returns 0, or
+ * -EPIPE when the client is gone (req freed all the same), -EINVAL when req
+ * was not marked for it (req untouched). */
+int sbx_http_hijack(struct sbx_http_req *req, int *fd, struct sbx_buf *rest);
 
 /* Whether the request's connection is still open. */
 bool sbx_http_req_connected(const struct sbx_http_req *req);

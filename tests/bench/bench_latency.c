@@ -2,6 +2,8 @@
  * and the floor: the same command typed straight into a PTY bash.
  *
  *   sbx-bench-latency --port N | --unix PATH  [-n COUNT] [--warmup W] [--no-floor]
+ *                     [--host-header HOST] [--header 'Name: value']...  (e.g. through a proxy
+ *                     that routes by Host or by headers, as `sbx serve e2b` does)
  *   sbx-bench-latency --floor                 [-n COUNT] [--warmup W]
  *   add --floor-ps1 to either: also measure the floor with the stock OpenHands PS1 (two command
  *   substitutions per prompt), i.e. what a server that copies that prompt verbatim cannot beat
@@ -53,6 +55,9 @@ struct opts {
     int port;
     const char *unix_path;
     const char *api_key;
+    const char *host;          /* Host header; NULL = 127.0.0.1 */
+    const char *headers[8];    /* extra "Name: value" lines */
+    int n_headers;
     long count;
     long warmup;
     int floor_only;
@@ -434,17 +439,32 @@ static int run_server(const struct opts *o, struct stats *st)
         rc = -ENOMEM;
         goto out;
     }
-    w = snprintf(req, 4096 + sizeof(RUN_BODY),
-                 "POST /execute_action HTTP/1.1\r\n"
-                 "Host: 127.0.0.1\r\n"
-                 "Content-Type: application/json\r\n"
-                 "Accept: */*\r\n"
-                 "%s%s%s"
-                 "Content-Length: %zu\r\n"
-                 "\r\n"
-                 "%s",
-                 o->api_key ? "X-Session-API-Key: " : "", o->api_key ? o->api_key : "",
-                 o->api_key ? "\r\n" : "", sizeof(RUN_BODY) - 1, RUN_BODY);
+    {
+        char extra[2048] = "";
+        size_t el = 0;
+
+        for (int i = 0; i < o->n_headers; i++) {
+            int hn = snprintf(extra + el, sizeof(extra) - el, "%s\r\n", o->headers[i]);
+
+            if (hn < 0 || (size_t)hn >= sizeof(extra) - el) {
+                rc = -EOVERFLOW;
+                goto out;
+            }
+            el += (size_t)hn;
+        }
+        w = snprintf(req, 4096 + sizeof(RUN_BODY),
+                     "POST /execute_action HTTP/1.1\r\n"
+                     "Host: %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Accept: */*\r\n"
+                     "%s%s%s%s"
+                     "Content-Length: %zu\r\n"
+                     "\r\n"
+                     "%s",
+                     o->host ? o->host : "127.0.0.1", o->api_key ? "X-Session-API-Key: " : "",
+                     o->api_key ? o->api_key : "", o->api_key ? "\r\n" : "", extra,
+                     sizeof(RUN_BODY) - 1, RUN_BODY);
+    }
     if (w < 0 || (size_t)w >= 4096 + sizeof(RUN_BODY)) {
         rc = -EOVERFLOW;
         goto out;
@@ -850,6 +870,7 @@ static void usage(FILE *fp)
 {
     fprintf(fp, "usage: sbx-bench-latency (--port N | --unix PATH) [-n COUNT] [--warmup W] "
                 "[--no-floor]\n"
+                "         [--host-header HOST] [--header 'Name: value']...\n"
                 "       sbx-bench-latency --floor [-n COUNT] [--warmup W]\n"
                 "  --floor-ps1: also measure the floor with the stock OpenHands PS1\n"
                 "  env SESSION_API_KEY, if set, is sent as X-Session-API-Key\n");
@@ -887,6 +908,14 @@ int main(int argc, char **argv)
             if (parse_long(next, 0, 100000000, &v) < 0)
                 goto bad;
             o.warmup = v;
+            i++;
+        } else if (strcmp(a, "--host-header") == 0 && next) {
+            o.host = next;
+            i++;
+        } else if (strcmp(a, "--header") == 0 && next) {
+            if (o.n_headers == 8 || !strchr(next, ':'))
+                goto bad;
+            o.headers[o.n_headers++] = next;
             i++;
         } else if (strcmp(a, "--floor") == 0) {
             o.floor_only = 1;

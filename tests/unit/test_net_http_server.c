@@ -40,6 +40,7 @@ struct fx {
     bool eof;
     bool stream_body;   /* on_headers installs a body sink with body_free */
     size_t sunk, freed; /* bytes the sink got, body_free calls */
+    bool hijack;        /* on_headers marks requests for sbx_http_hijack */
 };
 
 static int sink_body(struct sbx_http_req *req, const char *p, size_t n, void *ud)
@@ -99,6 +100,7 @@ static int on_headers(struct sbx_http_req *req, char *detail, size_t n, void *ud
         req->body_free = sink_free;
         req->body_ud = fx;
     }
+    req->hijack = fx->hijack;
     if (fx->reject) {
         snprintf(detail, n, "Invalid API Key");
         return fx->reject;
@@ -801,6 +803,73 @@ static void test_body_free_on_answer(void **state)
     assert_int_equal(fx->freed, 1);
 }
 
+/* A hijacked request: the handler gets the socket and the bytes past the
+ * headers (nothing of the body was consumed), and the server lets go. */
+static void test_hijack(void **state)
+{
+    struct fx *fx = *state;
+    struct sbx_buf rest = SBX_BUF_INIT;
+    char tmp[64];
+    ssize_t n;
+    int fd = -1, i;
+
+    fx->hijack = true;
+    fx->mode = ANSWER_MANUAL;
+    SEND(fx, "POST /up HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel");
+    wait_requests(fx, 1);
+    SEND(fx, "lo-more");
+    for (i = 0; i < 3; i++)
+        pump(fx);
+    assert_int_equal(sbx_http_hijack(fx->queue[0], &fd, &rest), 0);
+    assert_true(fd >= 0);
+    sbx_fd_set_nonblock(fd, 1);
+    while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+        assert_int_equal(sbx_buf_add(&rest, tmp, (size_t)n), 0);
+    assert_int_equal(rest.len, 10);
+    assert_memory_equal(rest.ptr, "hello-more", 10);
+    for (i = 0; i < 3; i++)
+        pump(fx);
+    assert_false(fx->eof); /* the server closed its copy only */
+    assert_int_equal(write(fd, "raw", 3), 3);
+    close(fd);
+    for (i = 0; i < 20 && !fx->eof; i++)
+        pump(fx);
+    assert_true(fx->eof);
+    assert_int_equal(fx->in.len, 3);
+    assert_memory_equal(fx->in.ptr, "raw", 3);
+    sbx_buf_free(&rest);
+}
+
+/* Answering a hijack request instead closes the connection after the
+ * answer: its body was never read. */
+static void test_hijack_answered_closes(void **state)
+{
+    struct fx *fx = *state;
+
+    fx->hijack = true;
+    fx->mode = ANSWER_MANUAL;
+    SEND(fx, "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    wait_requests(fx, 1);
+    sbx_http_respond_detail(fx->queue[0], 502, "no upstream");
+    expect_error_and_close(fx, 502, "no upstream");
+}
+
+static void test_hijack_needs_the_mark(void **state)
+{
+    struct fx *fx = *state;
+    struct sbx_buf rest = SBX_BUF_INIT;
+    int fd = -1;
+
+    fx->mode = ANSWER_MANUAL;
+    SEND(fx, "GET /plain HTTP/1.1\r\n\r\n");
+    wait_requests(fx, 1);
+    assert_int_equal(sbx_http_hijack(fx->queue[0], &fd, &rest), -EINVAL);
+    assert_int_equal(fd, -1);
+    answer(fx->queue[0]);
+    expect_ok(fx, "GET /plain q= cl=-1 ch=0 b=");
+    sbx_buf_free(&rest);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, up, down)
@@ -830,6 +899,9 @@ int main(void)
         T(test_stream_server_closes),
         T(test_body_free_on_disconnect),
         T(test_body_free_on_answer),
+        T(test_hijack),
+        T(test_hijack_answered_closes),
+        T(test_hijack_needs_the_mark),
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_reason),

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/time.h"
 #include "json/json.h"
 #include "net/connect.h"
 #include "net/loop.h"
@@ -27,7 +28,8 @@ struct route {
 
 /* ---- ids, tokens, templates --------------------------------------------- */
 
-static void fill_random(unsigned char *p, size_t n)
+/* getrandom(2), which cannot fail short of ENOSYS or a bad buffer. */
+static int fill_random(unsigned char *p, size_t n)
 {
     size_t got = 0;
 
@@ -37,8 +39,9 @@ static void fill_random(unsigned char *p, size_t n)
         if (r > 0)
             got += (size_t)r;
         else if (r < 0 && errno != EINTR)
-            abort(); /* no entropy source at all: nothing safe to hand out */
+            return -errno;
     }
+    return 0;
 }
 
 void sbx__e2b_new_id(char out[SBX_E2B_ID_LEN + 1])
@@ -47,7 +50,18 @@ void sbx__e2b_new_id(char out[SBX_E2B_ID_LEN + 1])
     unsigned char r[SBX_E2B_ID_LEN];
     size_t i;
 
-    fill_random(r, sizeof(r));
+    if (fill_random(r, sizeof(r)) < 0) {
+        /* ids are names, not secrets: without an entropy source, a mix of
+         * the clock and a counter still gives distinct ones */
+        static uint64_t counter;
+        uint64_t x = (uint64_t)sbx_now_ms() * 6364136223846793005u + ++counter;
+
+        for (i = 0; i < sizeof(r); i++) {
+            x ^= x >> 33;
+            x *= 0xff51afd7ed558ccdu;
+            r[i] = (unsigned char)(x >> 56);
+        }
+    }
     for (i = 0; i < SBX_E2B_ID_LEN; i++)
         out[i] = alphabet[r[i] % 36]; /* 256 % 36 = 4: a negligible bias for an id */
     out[SBX_E2B_ID_LEN] = '\0';
@@ -60,12 +74,12 @@ char *sbx__e2b_new_token(const char *prefix, size_t n)
     unsigned char *r = malloc(n);
     char *s = malloc(plen + 2 * n + 1);
 
-    if (!r || !s) {
+    if (!r || !s || fill_random(r, n) < 0) {
+        /* a token is a secret: no entropy, no token */
         free(r);
         free(s);
         return NULL;
     }
-    fill_random(r, n);
     if (plen)
         memcpy(s, prefix, plen);
     for (i = 0; i < n; i++) {
@@ -280,11 +294,15 @@ static int on_headers(struct sbx_http_req *req, char *detail, size_t dlen, void 
         return st;
     }
     req->route_ud = r;
-    if (!r->id[0] || r->port != SBX_E2B_ENVD_PORT)
+    if (!r->id[0])
         return 0;
     s = sbx__e2b_find(f, r->id);
     if (!s || s->state != SBX_E2B_RUNNING)
         return 0; /* answered in on_request, with the platform's body */
+    if (r->port != SBX_E2B_ENVD_PORT) {
+        req->hijack = true; /* proxy.c relays the connection */
+        return 0;
+    }
     return sbx__e2b_envd_headers(f, s, req, detail, dlen);
 }
 
@@ -452,6 +470,7 @@ void sbx_e2b_face_free(struct sbx_e2b_face *f)
         sbx__e2b_sbx_free(s);
     }
     sbx_api_worker_free(f->worker);
+    sbx__e2b_proxy_free(f);
     sbx_store_close(f->store);
     free(f->backend);
     free(f->api_key);

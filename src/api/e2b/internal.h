@@ -5,8 +5,9 @@
  * What the files of the e2b face share. Ownership of the parts:
  *   face.c     listener, routing (control plane / envd / port proxy), the
  *              sandbox table, auth helpers, error bodies
- *   api.c      the control plane (openapi.yml): sandboxes CRUD, list with
- *              filters and pagination, timeout, pause, connect; TTL expiry
+ *   api.c      the control plane (openapi.yml): sandboxes CRUD, timeout,
+ *              pause, connect; TTL expiry
+ *   api_list.c its lists, with filters and pagination
  *   persist.c  the sandbox table in the store (survives a restart)
  *   proxy.c    user ports: requests forwarded to the backend's port_url
  *   envd_process.c, envd_fs.c, envd_files.c
@@ -27,6 +28,7 @@
 struct sbx_json;
 struct sbx_store;
 struct sbx_timer;
+struct sbx_e2b_proxy;
 
 #define SBX_E2B_ENVD_PORT 49983
 #define SBX_E2B_ID_LEN 20          /* [a-z0-9], as the platform's ids */
@@ -76,6 +78,7 @@ struct sbx_e2b_face {
     char **templates;              /* "name=image", NULL-terminated */
     struct sbx_e2b_sbx *sandboxes;
     struct sbx_timer *ttl_timer;   /* api.c: fires at the next end_ms */
+    struct sbx_e2b_proxy *proxy;   /* proxy.c: relays, port address cache */
     int port;
     bool closing;
 };
@@ -89,7 +92,8 @@ void sbx__e2b_add(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s);
 /* Unlinks s from the table, releases its envd state and frees it. */
 void sbx__e2b_drop(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s);
 void sbx__e2b_sbx_free(struct sbx_e2b_sbx *s);
-/* A fresh [a-z0-9]{20} id / a random hex token (n bytes of entropy). */
+/* A fresh [a-z0-9]{20} id / a random hex token (n bytes of entropy; NULL
+ * when out of memory or without an entropy source). */
 void sbx__e2b_new_id(char out[SBX_E2B_ID_LEN + 1]);
 char *sbx__e2b_new_token(const char *prefix, size_t n);
 /* The image a template names; NULL = the backend's default; -ENOENT when
@@ -105,12 +109,22 @@ int sbx__e2b_respond_error(struct sbx_http_req *req, int status, const char *fmt
 int sbx__e2b_respond_connect_error(struct sbx_http_req *req, int connect_code, const char *fmt,
                                    ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- api.c (control plane) -------------------------------------------- */
+/* ---- api.c (control plane), api_list.c (its lists) --------------------- */
+
+/* The prefix of the platform's request-validation messages. */
+#define SBX_E2B_VALIDATION "validation error: error in openapi3filter.RequestError: "
 
 /* Handles a control-plane request (auth included). Answers req. */
 void sbx__e2b_api_handle(struct sbx_e2b_face *f, struct sbx_http_req *req);
 /* (Re)arms the TTL timer for the earliest end_ms; called after any change. */
 void sbx__e2b_ttl_rearm(struct sbx_e2b_face *f);
+/* GET /v2/sandboxes (v2) and GET /sandboxes (v1), auth done. Answers req. */
+void sbx__e2b_api_list(struct sbx_e2b_face *f, struct sbx_http_req *req, bool v2);
+/* The ListedSandbox object of s. NULL when out of memory. */
+struct sbx_json *sbx__e2b_listed_json(const struct sbx_e2b_sbx *s);
+/* Answers status with o as its body (o taken; NULL answers 500). */
+int sbx__e2b_respond_take(struct sbx_http_req *req, int status, struct sbx_json *o,
+                          const char *extra_headers);
 /* Starts the TTL machinery (after the table is loaded) / stops it. */
 int sbx__e2b_api_start(struct sbx_e2b_face *f, struct sbx_err *err);
 void sbx__e2b_api_stop(struct sbx_e2b_face *f);
@@ -125,9 +139,14 @@ void sbx__e2b_persist_delete(struct sbx_e2b_face *f, const struct sbx_e2b_sbx *s
 
 /* ---- proxy.c ---------------------------------------------------------- */
 
-/* Forwards req to port of sandbox s (a user port, not envd). Answers req. */
+/* Forwards req to port of sandbox s (a user port, not envd). Answers req,
+ * or takes its connection over (face.c's headers callback sets req->hijack
+ * for user ports). */
 void sbx__e2b_proxy_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, int port,
                            struct sbx_http_req *req);
+/* Closes the relays, answers the requests still waiting, frees the cache.
+ * After the worker is freed (no lookup in flight). */
+void sbx__e2b_proxy_free(struct sbx_e2b_face *f);
 
 /* ---- envd_*.c --------------------------------------------------------- */
 

@@ -149,6 +149,15 @@ static void fail(const struct sbx__init_cfg *c, int step, int err, size_t index)
 }
 
 /* Closes every descriptor except the sorted, distinct keep[0..n). */
+/* fork(2) without the pthread_atfork handlers the init inherited from the
+ * host process: libuv's (a host with a loop, e.g. `sbx serve e2b`) closes
+ * and re-creates its signal pipe in the child at the descriptor numbers it
+ * had in the host, which in the init are the server socket and others. */
+static pid_t init_fork(void)
+{
+    return _Fork();
+}
+
 static void close_others(const int *keep, size_t n)
 {
     unsigned from = 0;
@@ -342,7 +351,7 @@ static void start_server(struct init *in)
         in->restart_at_ms = now_ms() + in->backoff_ms;
         return;
     }
-    pid = fork();
+    pid = init_fork();
     if (pid < 0) {
         close(out[0]);
         close(out[1]);
@@ -403,7 +412,7 @@ static void on_exec(struct init *in, size_t ci, const int *fds, int nfds)
         return;
     }
     sbx__env_merge(in->envp, sizeof(in->envp) / sizeof(in->envp[0]), c->env, m->env);
-    pid = fork();
+    pid = init_fork();
     if (pid < 0) {
         send_reply(in, in->conns[ci].fd, SBX_CTL_ERR, errno, "exec: fork", NULL, 0);
         drop_conn(in, ci);
