@@ -146,6 +146,21 @@ describe('files', { timeout: 300_000 }, () => {
     assert.equal(d.path, H);
   });
 
+  test('a symlink: envd reports the target\'s type and mode, the link\'s permissions and size', async () => {
+    await sbx.files.write(`${H}/link-target.txt`, 'target');
+    await sbx.commands.run(`ln -sfn ${H}/link-target.txt ${H}/link; ln -sfn /tmp ${H}/dirlink`);
+    const l = await sbx.files.getInfo(`${H}/link`);
+    assert.equal(l.name, 'link');
+    assert.equal(l.type, 'file', 'type of the target (envd follows the link for the type)');
+    assert.equal(l.symlinkTarget, `${H}/link-target.txt`);
+    assert.match(l.permissions, /^L/, 'permissions are the link\'s own (Go FileMode.String)');
+    assert.equal(l.size, `${H}/link-target.txt`.length, 'size is the link\'s own (lstat)');
+    const d = await sbx.files.getInfo(`${H}/dirlink`);
+    assert.equal(d.type, 'dir');
+    assert.equal(d.symlinkTarget, '/tmp');
+    assert.equal(await sbx.files.read(`${H}/link`), 'target', 'reading follows the link');
+  });
+
   test('exists and remove (file and directory tree)', async () => {
     await sbx.files.write(`${H}/rm/x/y.txt`, 'y');
     assert.equal(await sbx.files.exists(`${H}/rm/x/y.txt`), true);
