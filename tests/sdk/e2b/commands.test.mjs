@@ -94,6 +94,21 @@ describe('commands', { timeout: 300_000 }, () => {
     assert.equal(utf.stdout, 'é'.repeat(50000));
   });
 
+  test('many commands and file writes at once', async () => {
+    const n = 12;
+    const runs = await Promise.all(Array.from({ length: n }, (_, i) =>
+      sbx.commands.run(`sleep 0.$((RANDOM % 5)); echo run-${i}; echo err-${i} >&2`)));
+    runs.forEach((r, i) => {
+      assert.equal(r.stdout, `run-${i}\n`);
+      assert.equal(r.stderr, `err-${i}\n`);
+    });
+    await Promise.all(Array.from({ length: n }, (_, i) =>
+      sbx.files.write(`/home/user/par/${i}.txt`, `file-${i}`)));
+    const back = await Promise.all(Array.from({ length: n }, (_, i) =>
+      sbx.files.read(`/home/user/par/${i}.txt`)));
+    assert.deepEqual(back, Array.from({ length: n }, (_, i) => `file-${i}`));
+  });
+
   test('background: pid, commands.list, handle.kill, wait', async () => {
     const script = 'sleep 120';
     const h = await sbx.commands.run(script, { background: true });

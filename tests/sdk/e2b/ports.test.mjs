@@ -68,6 +68,32 @@ describe('ports', { timeout: 180_000 }, () => {
       { code: 502, message: `The sandbox ${ghost} was not found` });
   });
 
+  test('network.allowPublicTraffic false: the port needs e2b-traffic-access-token', async () => {
+    const priv = await createSandbox({ network: { allowPublicTraffic: false } });
+    assert.ok(priv.trafficAccessToken, 'create returns a trafficAccessToken');
+    const info = await priv.getInfo();
+    assert.equal(info.network?.allowPublicTraffic, false, 'getInfo().network.allowPublicTraffic');
+    const p2 = await freePort();
+    await priv.files.write('/home/user/www/p.txt', 'private');
+    const srv = await priv.commands.run(`python3 -m http.server ${p2} --bind 127.0.0.1`,
+      { background: true, cwd: '/home/user/www' });
+    try {
+      const url = `http://${priv.getHost(p2)}/p.txt`;
+      const r = await waitFor(async () => {
+        const res = await httpGet(url, { 'e2b-traffic-access-token': priv.trafficAccessToken });
+        if (res.status !== 200) throw new Error(`${res.status} ${res.body.slice(0, 300)}`);
+        return res;
+      }, `GET ${url} with the traffic token`, { timeoutMs: 20_000, intervalMs: 250 });
+      assert.equal(r.body, 'private');
+      assert.equal((await httpGet(url)).status, 403, 'without the token');
+      assert.equal((await httpGet(url, { 'e2b-traffic-access-token': 'wrong' })).status, 403, 'wrong token');
+      // the public sandbox needs none
+      assert.equal((await httpGet(`http://${sbx.getHost(port)}/index.txt`)).status, 200);
+    } finally {
+      await srv.kill().catch(() => {});
+    }
+  });
+
   test('after kill the port is no longer reachable', async () => {
     const host = sbx.getHost(port);
     await server.kill();
