@@ -109,6 +109,18 @@ describe('commands', { timeout: 300_000 }, () => {
     assert.deepEqual(back, Array.from({ length: n }, (_, i) => `file-${i}`));
   });
 
+  test('a client that goes away does not kill its command (abort signal)', async () => {
+    const ac = new AbortController();
+    const script = 'sleep 2; echo survived > /tmp/abort-marker';
+    const p = sbx.commands.run(script, { signal: ac.signal });
+    await waitFor(async () => await listed(sbx, script), 'the command to start');
+    ac.abort();
+    await assert.rejects(p, 'the aborted run rejects');
+    // envd: closing the request does not kill the process
+    await waitFor(async () => (await sbx.files.read('/tmp/abort-marker')) === 'survived\n',
+      'the command to finish after its client went away', { timeoutMs: 15_000, intervalMs: 250 });
+  });
+
   test('background: pid, commands.list, handle.kill, wait', async () => {
     const script = 'sleep 120';
     const h = await sbx.commands.run(script, { background: true });
