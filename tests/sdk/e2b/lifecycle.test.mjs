@@ -88,6 +88,19 @@ describe('lifecycle', { timeout: 240_000 }, () => {
     assert.deepEqual(none, []);
   });
 
+  test('list filters by template and orders by start time', async () => {
+    const q = { metadata: { suite: RUN_TAG } };
+    const base = await Sandbox.list({ query: { ...q, template: 'base' } }).nextItems();
+    assert.equal(base.length, 2, 'template=base');
+    const other = await Sandbox.list({ query: { ...q, template: 'no-such-template' } }).nextItems();
+    assert.deepEqual(other, [], 'template=no-such-template');
+    // a was created before b; the default order is newest first
+    const desc = await Sandbox.list({ query: q }).nextItems();
+    assert.deepEqual(desc.map((s) => s.sandboxId), [b.sandboxId, a.sandboxId], 'default order (desc)');
+    const asc = await Sandbox.list({ query: q, order: 'asc' }).nextItems();
+    assert.deepEqual(asc.map((s) => s.sandboxId), [a.sandboxId, b.sandboxId], 'order asc');
+  });
+
   test('list filters by state', async () => {
     const q = { metadata: { suite: RUN_TAG } };
     const running = await Sandbox.list({ query: { ...q, state: ['running'] } }).nextItems();

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  RUN_TAG, Sandbox, createSandbox, killCreated, waitFor,
+  RUN_TAG, Sandbox, SandboxNotFoundError, createSandbox, forget, killCreated, rejectsWith, waitFor,
 } from './lib.mjs';
 
 describe('pause and connect', { timeout: 240_000 }, () => {
@@ -67,6 +67,15 @@ describe('pause and connect', { timeout: 240_000 }, () => {
     } catch (e) {
       t.diagnostic(`difference: commands.connect(pid) after a pause/resume: ${e.constructor.name}: ${e.message}`);
     }
+  });
+
+  test('kill of a paused sandbox', async () => {
+    const s = await createSandbox({ metadata: { role: 'kill-paused' } });
+    assert.equal(await s.pause(), true);
+    assert.equal(await Sandbox.kill(s.sandboxId), true);
+    forget(s.sandboxId);
+    await rejectsWith(Sandbox.getInfo(s.sandboxId), SandboxNotFoundError, 'getInfo of the killed paused sandbox');
+    await rejectsWith(Sandbox.connect(s.sandboxId), SandboxNotFoundError, 'connect to it');
   });
 
   test('lifecycle onTimeout "pause": the TTL pauses instead of killing', { timeout: 60_000 }, async () => {
