@@ -32,7 +32,11 @@ describe('pause and connect', { timeout: 240_000 }, () => {
     const again = await Sandbox.connect(sbx.sandboxId);
     assert.equal(again.sandboxId, sbx.sandboxId);
     assert.ok(again.envdAccessToken, 'connect returns the envd access token');
-    assert.equal((await again.getInfo()).state, 'running');
+    const resumed = await again.getInfo();
+    assert.equal(resumed.state, 'running');
+    // connect without timeoutMs: ConnectSandboxV2's default TTL, 300 s from now
+    const left = resumed.endAt.getTime() - Date.now();
+    assert.ok(left > 280_000 && left <= 301_000, `TTL after a resume without timeout: ${left} ms, want ~300 s`);
     assert.equal(await again.isRunning(), true);
     assert.equal(await again.files.read('/home/user/before-pause.txt'), 'written before the pause');
     assert.equal((await again.commands.run('cat /tmp/cmd-before-pause')).stdout, 'from-a-command\n');
