@@ -58,7 +58,7 @@ describe('pause and connect', { timeout: 240_000 }, () => {
       'sleep 2; echo done-after-resume; echo survived > /tmp/after-resume', { background: true });
     await h.disconnect();
     assert.equal(await sbx.betaPause(), true, 'betaPause (the deprecated name) pauses too');
-    await Sandbox.connect(sbx.sandboxId);
+    await Sandbox.connect(sbx.sandboxId, { timeoutMs: 300_000 });
     // the process itself runs on to its end (E2B snapshots memory; local freezes)
     await waitFor(async () => (await sbx.files.read('/tmp/after-resume')) === 'survived\n',
       'the process started before the pause to finish', { timeoutMs: 20_000, intervalMs: 250 });
