@@ -51,3 +51,52 @@ int sbx_base64_encode(const void *data, size_t n, struct sbx_buf *out)
     out->ptr[out->len] = '\0';
     return 0;
 }
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int sbx_base64_decode(const char *s, size_t n, struct sbx_buf *out)
+{
+    size_t i, start = out->len;
+    uint32_t acc = 0;
+    int bits = 0, rc;
+
+    while (n > 0 && s[n - 1] == '=')
+        n--;
+    rc = sbx_buf_grow(out, n / 4 * 3 + 3);
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < n; i++) {
+        int v = b64_value(s[i]);
+
+        if (v < 0) {
+            sbx_buf_truncate(out, start);
+            return -EINVAL;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out->ptr[out->len++] = (char)(acc >> bits & 0xff);
+        }
+    }
+    out->ptr[out->len] = '\0';
+    /* One character left over cannot encode a byte. */
+    if (bits >= 6) {
+        sbx_buf_truncate(out, start);
+        return -EINVAL;
+    }
+    return 0;
+}

@@ -17,4 +17,9 @@ size_t sbx_base64_encoded_len(size_t n);
  * out would pass its maximum, or -ENOMEM. */
 int sbx_base64_encode(const void *data, size_t n, struct sbx_buf *out);
 
+/* Appends the bytes that the standard base64 text s (n characters, padding
+ * optional, no whitespace) encodes to out. -EINVAL on a character outside
+ * the alphabet or a misplaced '=', -EMSGSIZE, -ENOMEM. */
+int sbx_base64_decode(const char *s, size_t n, struct sbx_buf *out);
+
 #endif

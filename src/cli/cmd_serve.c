@@ -73,7 +73,7 @@ static int serve_opt(void *ud, int id, const char *arg, struct sbx_err *err)
         return 0;
     case OPT_TEMPLATE:
         eq = strchr(arg, '=');
-        if (!eq || eq == arg || !eq[1])
+        if (!eq || eq == arg)
             return sbx_err_set(err, -EINVAL, "--template: expected NAME=IMAGE, got '%s'", arg);
         return sbx_cli_strv_push(&o->templates, arg);
     default: return 0;
@@ -190,7 +190,8 @@ const struct sbx_cli_cmd sbx_cmd_serve = {
     "  --api-key KEY          the X-API-Key clients must send (default: any non-empty key)\n"
     "  --domain D             the sandboxes' domain in answers (default localhost:<port>)\n"
     "  --template NAME=IMAGE  a template and the backend image it means (repeatable);\n"
-    "                         'base' is the backend's default image\n"
+    "                         'base' is the backend's default image, as is an empty IMAGE\n"
+    "                         (--template openhands= serves the name on the default)\n"
     "\n"
     "When ready it prints 'sbx serve e2b: listening on http://HOST:PORT' and serves\n"
     "until SIGINT or SIGTERM.\n"

@@ -18,6 +18,7 @@
 
 static const struct sbx_provider_ops *const registry[] = {
     &sbx__provider_local,
+    &sbx__provider_e2b,
 };
 
 #define N_REGISTRY (sizeof(registry) / sizeof(registry[0]))
@@ -25,7 +26,7 @@ static const struct sbx_provider_ops *const registry[] = {
 const char *sbx_provider_names(void)
 {
     /* Kept in step with registry[] by test_providers_provider.c. */
-    return "local";
+    return "local, e2b";
 }
 
 /* mkdir -p with mode for the last component (parents 0755). */

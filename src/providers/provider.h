@@ -18,5 +18,6 @@ struct sbx_provider {
 
 /* The registered providers, in registry order. */
 extern const struct sbx_provider_ops sbx__provider_local;
+extern const struct sbx_provider_ops sbx__provider_e2b;
 
 #endif

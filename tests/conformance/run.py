@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Conformance runner: run the JSON cases of tests/conformance/cases against a target.
 
-    run.py [--target server|local] [--server BIN] [--sbx BIN] [--cases DIR]
+    run.py [--target server|local|e2b] [--server BIN] [--sbx BIN] [--cases DIR]
            [-k SUBSTRING]... [-j JOBS]
 
 Targets:
@@ -320,10 +320,12 @@ class ServerSession:
 
 
 class LocalSession:
-    """A sandbox of the local provider, driven through the sbx command."""
+    """A sandbox of the local provider, driven through the sbx command (or of another
+    provider: e2b takes E2B_API_KEY, E2B_API_URL, ... from the environment)."""
 
-    def __init__(self, sbx_bin):
+    def __init__(self, sbx_bin, provider="local"):
         self.sbx = sbx_bin
+        self.provider = provider
         self.id = None
         r = self._sbx(["create"], timeout=120)
         if r.returncode != 0 or not r.stdout.strip():
@@ -335,8 +337,8 @@ class LocalSession:
         self.workdir = obs["content"].strip()
 
     def _sbx(self, args, stdin=None, timeout=600):
-        return subprocess.run([self.sbx] + args, input=stdin, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run([self.sbx, "-p", self.provider] + args, input=stdin,
+                              capture_output=True, text=True, timeout=timeout)
 
     def act(self, action):
         """Returns (status, answer): 200 when `sbx act` printed an observation, else the
@@ -433,10 +435,12 @@ def default_sbx():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run the conformance cases against a target.")
-    ap.add_argument("--target", choices=("server", "local"), default="server")
+    ap.add_argument("--target", choices=("server", "local", "e2b"), default="server",
+                    help="e2b: sandboxes of the e2b provider (E2B_* variables from the "
+                         "environment, e.g. pointing at `sbx serve e2b`)")
     ap.add_argument("--server", help="sbx-server binary (server target; default $SBX_SERVER, "
                                      "else build/debug/sbx-server)")
-    ap.add_argument("--sbx", help="sbx binary (local target; default $SBX_CLI, else "
+    ap.add_argument("--sbx", help="sbx binary (local and e2b targets; default $SBX_CLI, else "
                                   "$SBX_BUILD_DIR/sbx, else build/debug/sbx)")
     ap.add_argument("--cases", default=os.path.join(HERE, "cases"))
     ap.add_argument("-k", action="append", default=[], metavar="SUBSTRING",
@@ -468,7 +472,7 @@ def main(argv=None):
             ap.error("no sbx found: pass --sbx or set SBX_CLI")
 
         def make_session():
-            return LocalSession(sbx)
+            return LocalSession(sbx, args.target)
 
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:

@@ -221,9 +221,9 @@ def test_json_errors(sbx):
 
 def test_version(sbx):
     r = sbx.ok("version")
-    assert r.stdout == f"sbx 0.1.0 (sbx-server {SBX_SERVER})\nproviders: local\n"
+    assert r.stdout == f"sbx 0.1.0 (sbx-server {SBX_SERVER})\nproviders: local, e2b\n"
     j = json.loads(sbx.ok("version", "--json").stdout)
-    assert j == {"version": "0.1.0", "server_bin": SBX_SERVER, "providers": ["local"]}
+    assert j == {"version": "0.1.0", "server_bin": SBX_SERVER, "providers": ["local", "e2b"]}
     assert sbx.ok("--version").stdout == "sbx 0.1.0\n"
 
 

@@ -782,3 +782,19 @@ def test_proxy_traffic_token(e2b_face):
         st, js, _, _ = e2b_face.request("GET", "/", api_key=False, headers=h)
         assert_error(st, js, 403, "traffic access token")
     assert e2b_face.kill(sid) == 204
+
+
+def test_template_alias_on_the_default_image():
+    """--template NAME= serves a template name (OpenHands asks for
+    'openhands') on the backend's default image; other names stay unknown."""
+    face = start_face(extra_args=("--template", "openhands="))
+    try:
+        st, js, _, _ = face.request("POST", "/sandboxes", {"templateID": "openhands"})
+        assert st == 201, js
+        assert js["templateID"] == "openhands"
+        st, _, _, _ = face.request("DELETE", "/sandboxes/" + js["sandboxID"])
+        assert st == 204
+        st, js, _, _ = face.request("POST", "/sandboxes", {"templateID": "other"})
+        assert st == 404, js
+    finally:
+        finish_face(face)

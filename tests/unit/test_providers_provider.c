@@ -45,9 +45,9 @@ static void test_unknown_provider(void **state)
     (void)state;
     assert_null(sbx_provider_open("nope", NULL, &err));
     assert_int_equal(err.code, -ENOENT);
-    assert_string_equal(err.msg, "unknown provider 'nope' (available: local)");
+    assert_string_equal(err.msg, "unknown provider 'nope' (available: local, e2b)");
     assert_null(sbx_provider_open(NULL, NULL, NULL));
-    assert_string_equal(sbx_provider_names(), "local");
+    assert_string_equal(sbx_provider_names(), "local, e2b");
     sbx_provider_close(NULL);
 }
 

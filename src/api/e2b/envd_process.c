@@ -256,8 +256,11 @@ static void stream_end_error(struct pstream *st, enum sbx_connect_code code, con
 {
     struct sbx_connect_error e;
 
+    size_t n = strnlen(msg, sizeof(e.message) - 1); /* truncated to fit, as connect.h says */
+
     e.code = code;
-    snprintf(e.message, sizeof(e.message), "%s", msg);
+    memcpy(e.message, msg, n);
+    e.message[n] = '\0';
     stream_end(st, &e);
 }
 

@@ -1,0 +1,207 @@
+#include "providers/e2b/internal.h"
+
+/*
+ * envd's /files (shared/specs/e2b/envd/envd.yaml; providers.md §1.6): an
+ * upload is one POST of application/octet-stream read from the host file's
+ * descriptor, a download one GET written to a descriptor; neither holds the
+ * file in memory. Both land in a temporary file next to the target, moved
+ * into place once complete (in the sandbox with Filesystem/Move).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int files_path(struct sbx_buf *b, const char *sandbox_path)
+{
+    int rc = sbx_buf_addstr(b, "/files?path=");
+
+    return rc ? rc : sbx_http_url_encode(b, sandbox_path);
+}
+
+/* One /files request (GET to resp_fd, or POST from fd), refetching the
+ * token once after a 401. */
+static int files_call(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_http_req *req,
+                      const char *what, struct sbx_err *err)
+{
+    struct sbx_http_resp resp;
+    int rc = -EIO;
+
+    sbx_http_resp_init(&resp);
+    for (int round = 0; round < 2; round++) {
+        struct sbx_http_client *c = sbx__e2b_envd_client(e, s, err);
+
+        if (!c) {
+            rc = err && err->code ? err->code : -ENOMEM;
+            break;
+        }
+        if (req->use_resp_fd && (ftruncate(req->resp_fd, 0) < 0 ||
+                                 lseek(req->resp_fd, 0, SEEK_SET) < 0)) {
+            sbx_http_client_free(c);
+            rc = sbx_err_set(err, -errno, "e2b: %s: %s", what, strerror(errno));
+            break;
+        }
+        rc = sbx_http_request(c, req, &resp, err);
+        sbx_http_client_free(c);
+        if (rc < 0) {
+            sbx_err_prefix(err, "e2b: %s in sandbox %s", what, s->id);
+            rc = sbx__e2b_gone_or(e, s->id, rc, err);
+            break;
+        }
+        if (resp.status / 100 == 2)
+            break;
+        rc = sbx__e2b_envd_error(s->id, what, resp.status, resp.body.ptr, resp.body.len, err);
+        if (resp.status != 401 || round == 1)
+            break;
+        rc = sbx__e2b_sbx_refetch(e, s, err);
+        if (rc < 0)
+            break;
+    }
+    sbx_http_resp_release(&resp);
+    return rc;
+}
+
+int sbx__e2b_upload_fd(struct sbx__e2b *e, struct sbx__e2b_sbx *s, int fd, int64_t len,
+                       const char *sandbox_path, struct sbx_err *err)
+{
+    struct sbx_http_req req = {0};
+    struct sbx_buf path = SBX_BUF_INIT, what = SBX_BUF_INIT;
+    int rc;
+
+    if (files_path(&path, sandbox_path) < 0 || sbx_buf_addf(&what, "upload to %s",
+                                                             sandbox_path) < 0) {
+        rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
+        goto out;
+    }
+    req.method = "POST";
+    req.path = path.ptr;
+    req.use_body_fd = true;
+    req.body_fd = fd;
+    req.body_fd_offset = 0;
+    req.body_fd_len = len;
+    req.content_type = "application/octet-stream";
+    req.max_body_bytes = 1 << 20;
+    rc = files_call(e, s, &req, what.ptr, err);
+out:
+    sbx_buf_free(&path);
+    sbx_buf_free(&what);
+    return rc;
+}
+
+/* Filesystem/<rpc> with a body of two path fields (b NULL: one). */
+static int fs_call(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *rpc, const char *ka,
+                   const char *a, const char *kb, const char *b, struct sbx_err *err)
+{
+    struct sbx_json *body = sbx_json_object_new(), *out = NULL;
+    int rc = body && sbx_json_set_str(body, ka, a) == 0 &&
+                     (!kb || sbx_json_set_str(body, kb, b) == 0) ? 0 : -ENOMEM;
+
+    if (rc == 0)
+        rc = sbx__e2b_envd_unary(e, s, rpc, body, &out, err);
+    else
+        sbx_err_set(err, rc, "e2b: out of memory");
+    sbx_json_free(body);
+    sbx_json_free(out);
+    return rc;
+}
+
+int sbx__e2b_upload(struct sbx__e2b *e, const char *id, const char *host_path,
+                    const char *sandbox_path, unsigned mode, struct sbx_err *err)
+{
+    struct sbx__e2b_sbx s = {0};
+    struct sbx_buf tmp = SBX_BUF_INIT;
+    struct stat st;
+    unsigned char r[6];
+    int fd, rc;
+
+    fd = open(host_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sbx_err_set(err, -errno, "e2b: upload: %s: %s", host_path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sbx_err_set(err, -EINVAL, "e2b: upload: %s is not a regular file", host_path);
+    }
+    /* Written next to its place, then moved there: a reader in the sandbox
+     * never sees half a file, and a failed upload leaves the old one. */
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r) ||
+        sbx_buf_addf(&tmp, "%s.sbx-%02x%02x%02x%02x%02x%02x", sandbox_path, r[0], r[1], r[2],
+                     r[3], r[4], r[5]) < 0) {
+        close(fd);
+        return sbx_err_set(err, -EIO, "e2b: upload: no temporary name for %s", sandbox_path);
+    }
+    rc = sbx__e2b_sbx_load(e, id, false, &s, err);
+    if (rc == 0) {
+        sbx__e2b_keepalive(e, &s);
+        rc = sbx__e2b_upload_fd(e, &s, fd, (int64_t)st.st_size, tmp.ptr, err);
+    }
+    /* /files writes 0644 (umask of envd's user); anything else is a chmod */
+    if (rc == 0 && mode && (mode & 07777) != 0644) {
+        char m[16];
+        const char *argv[] = {"chmod", m, "--", tmp.ptr, NULL};
+
+        snprintf(m, sizeof(m), "%o", mode & 07777);
+        rc = sbx__e2b_run_ok(e, &s, argv, NULL, err);
+    }
+    if (rc == 0)
+        rc = fs_call(e, &s, "filesystem.Filesystem/Move", "source", tmp.ptr, "destination",
+                     sandbox_path, err);
+    if (rc < 0 && rc != -EPIPE && s.id)
+        fs_call(e, &s, "filesystem.Filesystem/Remove", "path", tmp.ptr, NULL, NULL, NULL);
+    close(fd);
+    sbx_buf_free(&tmp);
+    sbx__e2b_sbx_release(&s);
+    return rc;
+}
+
+int sbx__e2b_download(struct sbx__e2b *e, const char *id, const char *sandbox_path,
+                      const char *host_path, struct sbx_err *err)
+{
+    struct sbx__e2b_sbx s = {0};
+    struct sbx_http_req req = {0};
+    struct sbx_buf path = SBX_BUF_INIT, what = SBX_BUF_INIT, tmp = SBX_BUF_INIT;
+    int fd = -1, rc;
+
+    rc = sbx__e2b_sbx_load(e, id, false, &s, err);
+    if (rc < 0)
+        return rc;
+    sbx__e2b_keepalive(e, &s);
+    if (files_path(&path, sandbox_path) < 0 ||
+        sbx_buf_addf(&what, "download of %s", sandbox_path) < 0 ||
+        sbx_buf_addf(&tmp, "%s.sbx-XXXXXX", host_path) < 0) {
+        rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
+        goto out;
+    }
+    fd = mkstemp(tmp.ptr);
+    if (fd < 0) {
+        rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
+        goto out;
+    }
+    req.method = "GET";
+    req.path = path.ptr;
+    req.use_resp_fd = true;
+    req.resp_fd = fd;
+    rc = files_call(e, &s, &req, what.ptr, err);
+    if (rc == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+        rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
+    if (rc == 0 && close(fd) < 0)
+        rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
+    else if (rc < 0)
+        close(fd);
+    fd = -1;
+    if (rc == 0 && rename(tmp.ptr, host_path) < 0)
+        rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", host_path, strerror(errno));
+    if (rc < 0)
+        unlink(tmp.ptr);
+out:
+    sbx_buf_free(&path);
+    sbx_buf_free(&what);
+    sbx_buf_free(&tmp);
+    sbx__e2b_sbx_release(&s);
+    return rc;
+}

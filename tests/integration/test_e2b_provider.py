@@ -1,0 +1,397 @@
+"""The e2b provider through the `sbx` command.
+
+Against a misbehaving E2B (e2b_fake.py), for faults: bad and missing keys, unknown
+sandboxes, 429/5xx bursts (retried and bounded, attempts counted by the fake), a create
+whose answer is lost after the sandbox was made, a Process/Start stream dropped
+mid-command, a sandbox killed under us.
+
+End to end against `sbx serve e2b` (the real face on local sandboxes): create, bootstrap
+of sbx-server at the public URL of port 4444, the conformance cases, `sbx run`, names,
+cp both ways, pause/resume, rm.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+import e2b_fake
+from conftest import free_port
+from conftest_e2b import discard_face, finish_face, start_face
+from conftest_local import describe, require_sbx
+
+TIMEOUT = 60
+
+
+@pytest.fixture
+def fake():
+    srv, url = e2b_fake.serve()
+    yield url
+    srv.shutdown()
+    shutil.rmtree(e2b_fake.root_of(url), ignore_errors=True)
+
+
+@pytest.fixture
+def cli(fake, tmp_path):
+    sbx = require_sbx()
+    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY=e2b_fake.API_KEY,
+               E2B_API_URL=fake, E2B_SANDBOX_URL=fake, SBX_PROVIDER="e2b")
+    env.pop("E2B_DOMAIN", None)
+
+    def run(*args, env_over=None, check=None):
+        e = dict(env, **(env_over or {}))
+        e = {k: v for k, v in e.items() if v is not None}
+        r = subprocess.run([sbx, "-p", "e2b", *args], capture_output=True, text=True, env=e,
+                           stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        if check is not None:
+            assert r.returncode == check, describe(r)
+        return r
+    return run
+
+
+def ctl(url, path, obj=None):
+    data = None if obj is None else json.dumps(obj).encode()
+    req = urllib.request.Request(url + path, data=data, method="POST" if data or
+                                 path.startswith("/_kill") else "GET")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def fault(url, **f):
+    ctl(url, "/_fault", f)
+
+
+def counts(url):
+    return ctl(url, "/_stats")["counts"]
+
+
+def reset(url):
+    ctl(url, "/_reset", {})
+
+
+def sandboxes(url):
+    return ctl(url, "/_stats")["sandboxes"]
+
+
+def create(cli, *args):
+    r = cli("create", *args, check=0)
+    sid = r.stdout.strip().splitlines()[-1]
+    assert len(sid) == 20, describe(r)
+    return sid
+
+
+# ---- keys ---------------------------------------------------------------------------------
+
+def test_no_key_fails_before_any_request(cli, fake):
+    r = cli("ls", env_over={"E2B_API_KEY": None})
+    assert r.returncode == 3, describe(r)
+    assert "E2B_API_KEY is not set" in r.stderr
+    assert counts(fake) == {}
+
+
+def test_bad_key_names_the_variable_and_is_not_retried(cli, fake):
+    r = cli("ls", env_over={"E2B_API_KEY": "e2b_bad"})
+    assert r.returncode == 3, describe(r)
+    assert "E2B_API_KEY" in r.stderr and "401" in r.stderr
+    assert "Invalid API key" in r.stderr  # the platform's message
+    assert counts(fake) == {"unauthorized": 1}
+
+
+# ---- unknown sandboxes --------------------------------------------------------------------
+
+def test_unknown_sandbox(cli, fake):
+    r = cli("exec", "--raw", "abcdefghij0123456789", "--", "true")
+    assert r.returncode == 1, describe(r)
+    assert "no such sandbox: abcdefghij0123456789" in r.stderr
+    # an id that is not one: looked for by name only
+    r = cli("rm", "no-such-name")
+    assert r.returncode == 1, describe(r)
+    assert "no-such-name" in r.stderr
+    assert counts(fake).get("get", 0) == 1
+
+
+# ---- 429 and 5xx bursts -------------------------------------------------------------------
+
+def test_429_burst_is_retried_with_retry_after(cli, fake):
+    fault(fake, route="list", status=429, count=2, retry_after="0")
+    r = cli("ls", check=0)
+    assert "ID" in r.stdout
+    assert counts(fake)["list"] == 3
+
+
+def test_429_flood_is_bounded(cli, fake):
+    fault(fake, route="list", status=429, count=100, retry_after="0")
+    r = cli("ls")
+    assert r.returncode == 3, describe(r)
+    assert "rate limited" in r.stderr
+    assert counts(fake)["list"] == 4  # sbx__e2b_default_retry.attempts
+
+
+def test_5xx_burst_is_retried_then_bounded(cli, fake):
+    sid = create(cli)
+    reset(fake)
+    fault(fake, route="get", status=503, count=2)
+    r = cli("inspect", sid, check=0)
+    assert json.loads(r.stdout)["id"] == sid
+    assert counts(fake)["get"] == 3
+    reset(fake)
+    fault(fake, route="get", status=502, count=100)
+    r = cli("inspect", sid)
+    assert r.returncode == 3, describe(r)
+    assert "502" in r.stderr and "injected fault" in r.stderr
+    assert counts(fake)["get"] == 4
+
+
+# ---- create is never blindly retried ------------------------------------------------------
+
+def test_create_lost_answer_makes_no_duplicate(cli, fake):
+    fault(fake, route="create", status=500, mode="after_create")
+    sid = create(cli, "--name", "once")
+    assert sandboxes(fake) == [sid]
+    c = counts(fake)
+    assert c["create"] == 1  # found by its nonce, not made again
+    assert c["connect"] == 1  # attached to get its access token
+    r = cli("exec", "--raw", "once", "--", "echo", "found")
+    assert r.returncode == 0, describe(r)
+    assert r.stdout == "found\n"
+
+
+def test_create_refused_by_5xx_is_made_again(cli, fake):
+    fault(fake, route="create", status=503, count=1)
+    sid = create(cli)
+    assert sandboxes(fake) == [sid]
+    assert counts(fake)["create"] == 2
+
+
+def test_create_failing_every_time_is_bounded(cli, fake):
+    fault(fake, route="create", status=500, count=100)
+    r = cli("create")
+    assert r.returncode == 3, describe(r)
+    assert sandboxes(fake) == []
+    assert counts(fake)["create"] == 4
+
+
+# ---- envd ------------------------------------------------------------------------------------
+
+def test_exec_exit_codes_and_streams(cli, fake):
+    sid = create(cli)
+    r = cli("exec", "--json", "--raw", sid, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3, describe(r)
+    assert json.loads(r.stdout) == {"exit_code": 3, "timed_out": False, "stdout": "out\n",
+                                    "stderr": "err\n"}
+    r = cli("exec", "--raw", sid, "--", "sh", "-c", "kill -9 $$")
+    assert r.returncode == 137, describe(r)
+
+
+def test_start_request_as_envd_expects_it(cli, fake):
+    sid = create(cli, "--env", "A=1")
+    cli("exec", "--raw", "--timeout", "5", "-w", "/tmp", sid, "--", "echo", "a b", check=0)
+    cli("exec", "--raw", sid, "--", "true", check=0)
+    (h1, r1), (h2, r2) = ctl(fake, "/_stats")["starts"]
+    for h in (h1, h2):
+        assert h["content-type"] == "application/connect+json"
+        assert h["connect-protocol-version"] == "1"
+        assert h["e2b-sandbox-id"] == sid and h["e2b-sandbox-port"] == "49983"
+        assert h["x-access-token"] == "tok-" + sid
+        assert int(h["keepalive-ping-interval"]) > 0
+    # the timeout is envd's process lifetime; none means no limit
+    assert h1["connect-timeout-ms"] == "5000"
+    assert "connect-timeout-ms" not in h2
+    assert r1["process"] == {"cmd": "echo", "args": ["a b"], "envs": {}, "cwd": "/tmp"}
+    assert r1["stdin"] is True  # stdin is /dev/null here: pumped, then closed
+    assert r2["process"]["cmd"] == "true" and "cwd" not in r2["process"]
+    # --env went into the create's envVars
+    r = cli("exec", "--raw", sid, "--", "sh", "-c", "echo $A", check=0)
+    assert r.stdout == "1\n"
+
+
+def test_dropped_stream_is_epipe_not_a_hang(cli, fake):
+    sid = create(cli)
+    fault(fake, route="start", mode="drop")
+    r = cli("exec", "--raw", sid, "--", "sh", "-c", "echo partial; sleep 30")
+    assert r.returncode == 1, describe(r)  # -EPIPE
+    assert "broke before the command ended" in r.stderr
+    assert r.stdout == "partial\n"
+
+
+def test_sandbox_killed_under_us(cli, fake):
+    sid = create(cli)
+    cli("exec", "--raw", sid, "--", "true", check=0)
+    # killed while the command starts: envd's proxy no longer knows it
+    fault(fake, route="start", mode="gone")
+    r = cli("exec", "--raw", sid, "--", "true")
+    assert r.returncode == 1, describe(r)  # -EPIPE
+    assert f"sandbox {sid} is gone" in r.stderr
+    # and afterwards
+    r = cli("exec", "--raw", sid, "--", "true")
+    assert r.returncode == 1, describe(r)
+    assert f"no such sandbox: {sid}" in r.stderr
+
+
+# ---- names, labels, pagination ----------------------------------------------------------------
+
+def test_names_labels_and_pages(cli, fake):
+    ids = [create(cli, "--label", "team=a") for _ in range(4)]
+    named = create(cli, "--name", "X", "--label", "team=b")
+    r = cli("create", "--name", "X")
+    assert r.returncode == 1 and "exists" in r.stderr, describe(r)
+    reset(fake)
+    r = cli("ls", "--json", check=0)
+    assert sorted(s["id"] for s in json.loads(r.stdout)) == sorted(ids + [named])
+    assert counts(fake)["list"] == 3  # pages of two: X-Next-Token followed to the end
+    r = cli("ls", "--json", "--label", "team=a", check=0)
+    assert sorted(s["id"] for s in json.loads(r.stdout)) == sorted(ids)
+    r = cli("exec", "--raw", "X", "--", "echo", "by-name", check=0)
+    assert r.stdout == "by-name\n"
+    # a second sandbox with the same OpenHands_SID made behind sbx's back: ambiguous
+    req = urllib.request.Request(fake + "/sandboxes", method="POST", data=json.dumps(
+        {"templateID": "base", "metadata": {"OpenHands_SID": "X"}}).encode(),
+        headers={"X-API-Key": e2b_fake.API_KEY, "Content-Type": "application/json"})
+    other = json.loads(urllib.request.urlopen(req, timeout=10).read())["sandboxID"]
+    r = cli("exec", "--raw", "X", "--", "true")
+    assert r.returncode == 1, describe(r)
+    assert named in r.stderr and other in r.stderr
+
+
+def test_upload_is_moved_into_place_and_cleaned_up_on_failure(cli, fake, tmp_path):
+    sid = create(cli)
+    src = tmp_path / "f.txt"
+    src.write_bytes(b"content\n" * 1000)
+    root = os.path.join(e2b_fake.root_of(fake), sid)
+    cli("cp", str(src), f"{sid}:/data/f.txt", check=0)
+    assert open(os.path.join(root, "data/f.txt"), "rb").read() == src.read_bytes()
+    assert os.listdir(os.path.join(root, "data")) == ["f.txt"]
+    c = counts(fake)
+    assert c["files"] == 1 and c["move"] == 1
+    # the upload fails: the old file stays, nothing is left behind
+    fault(fake, route="files", status=507, count=1)
+    src.write_bytes(b"new\n")
+    r = cli("cp", str(src), f"{sid}:/data/f.txt")
+    assert r.returncode != 0, describe(r)
+    assert "507" in r.stderr
+    assert open(os.path.join(root, "data/f.txt"), "rb").read() == b"content\n" * 1000
+    assert os.listdir(os.path.join(root, "data")) == ["f.txt"]
+    assert counts(fake)["remove"] == 1
+
+
+def test_pause_resume_remove(cli, fake):
+    sid = create(cli)
+    cli("pause", sid, check=0)
+    r = cli("inspect", "--json", sid, check=0)
+    assert json.loads(r.stdout)["state"] == "paused"
+    cli("resume", sid, check=0)
+    r = cli("inspect", "--json", sid, check=0)
+    assert json.loads(r.stdout)["state"] == "running"
+    cli("rm", sid, check=0)
+    assert sandboxes(fake) == []
+
+
+# ---- end to end against `sbx serve e2b` --------------------------------------------------------
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNNER = os.path.join(os.path.dirname(HERE), "conformance", "run.py")
+
+
+@pytest.fixture(scope="module")
+def face(tmp_path_factory):
+    """`sbx serve e2b` on local sandboxes (conftest_e2b), one for the module; at the end no
+    sandbox may be left in its backend."""
+    state = str(tmp_path_factory.mktemp("face-state"))
+    f = start_face(state)
+    try:
+        yield f
+        finish_face(f)
+    finally:
+        discard_face(f, state)
+
+
+@pytest.fixture
+def e2e(face, tmp_path):
+    sbx = require_sbx()
+    # sbx-server on a free port: the local backend's sandboxes share the host's ports, and
+    # other tests (or other faces) may run an sbx-server on 4444
+    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY=face.api_key,
+               E2B_API_URL=face.url, E2B_SANDBOX_URL=face.url,
+               SBX_E2B_PORT_URL="http://{port}-{id}.{domain}",
+               SBX_E2B_SERVER_PORT=str(free_port()))
+    env.pop("E2B_DOMAIN", None)
+    made = []
+
+    def run(*args, check=None, stdin=None, timeout=300):
+        r = subprocess.run([sbx, "-p", "e2b", *args], capture_output=True, text=True, env=env,
+                           input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                           timeout=timeout)
+        if check is not None:
+            assert r.returncode == check, describe(r)
+        if args[0] == "create" and r.returncode == 0:
+            made.append(r.stdout.strip().splitlines()[-1])
+        return r
+    run.env = env
+    run.binary = sbx
+    yield run
+    for sid in made:
+        subprocess.run([sbx, "-p", "e2b", "rm", sid], capture_output=True, env=env, timeout=120)
+
+
+def test_e2e_run_uname(e2e):
+    r = e2e("run", "--", "uname", "-a", check=0)
+    assert r.stdout.startswith("Linux "), describe(r)
+    # the sandbox `run` made is gone again
+    r = e2e("ls", "-q", check=0)
+    assert r.stdout.strip() == ""
+
+
+def test_e2e_names_exec_cp_pause_rm(e2e, tmp_path):
+    sid = e2e("create", "--name", "e2e-x", "--label", "k=v", check=0).stdout.strip()
+    assert re.fullmatch(r"[a-z0-9]{20}", sid)
+    r = e2e("ls", "--json", check=0)
+    got = {s["id"]: s for s in json.loads(r.stdout)}
+    assert got[sid]["name"] == "e2e-x" and got[sid]["labels"] == {"k": "v"}
+    # found by name: the raw path (envd) and the session (sbx-server bootstrapped)
+    r = e2e("exec", "--raw", "e2e-x", "--", "sh", "-c", "echo raw; exit 4")
+    assert (r.returncode, r.stdout) == (4, "raw\n"), describe(r)
+    # stdin pumped through SendInput/CloseStdin; a timeout is envd's process lifetime
+    r = e2e("exec", "--raw", "e2e-x", "--", "cat", stdin="hello\nworld\n", check=0)
+    assert r.stdout == "hello\nworld\n"
+    r = e2e("exec", "--raw", "--json", "-t", "2s", "e2e-x", "--", "sleep", "30")
+    assert r.returncode == 124, describe(r)
+    assert json.loads(r.stdout)["timed_out"] is True
+    # the session's server is this sandbox's own (a file only this sandbox has)
+    e2e("exec", "--raw", "e2e-x", "--", "sh", "-c", f"echo {sid} > /tmp/e2e-marker", check=0)
+    r = e2e("exec", "e2e-x", "--", "cat", "/tmp/e2e-marker", check=0)
+    assert r.stdout.strip() == sid
+    # cp both ways, bytes intact
+    src = tmp_path / "blob.bin"
+    src.write_bytes(bytes(range(256)) * 4096)
+    e2e("cp", str(src), "e2e-x:/tmp/e2e/blob.bin", check=0)
+    r = e2e("exec", "--raw", "e2e-x", "--", "sha256sum", "/tmp/e2e/blob.bin", check=0)
+    import hashlib
+    assert r.stdout.split()[0] == hashlib.sha256(src.read_bytes()).hexdigest()
+    back = tmp_path / "back.bin"
+    e2e("cp", "e2e-x:/tmp/e2e/blob.bin", str(back), check=0)
+    assert back.read_bytes() == src.read_bytes()
+    # pause/resume keep it; rm removes it
+    e2e("pause", "e2e-x", check=0)
+    assert json.loads(e2e("inspect", "e2e-x", "--json", check=0).stdout)["state"] == "paused"
+    e2e("resume", "e2e-x", check=0)
+    r = e2e("exec", "--raw", "e2e-x", "--", "echo", "again", check=0)
+    assert r.stdout == "again\n"
+    e2e("rm", "e2e-x", check=0)
+    r = e2e("exec", "--raw", sid, "--", "true")
+    assert r.returncode == 1 and "no such sandbox" in r.stderr, describe(r)
+
+
+def test_e2e_conformance(e2e):
+    """The conformance cases through the e2b provider: each case creates a sandbox on the
+    face, bootstraps sbx-server in it and removes it. One at a time: on the local backend
+    the sandboxes share the host's port 4444."""
+    r = subprocess.run([sys.executable, RUNNER, "--target", "e2b", "--sbx", e2e.binary,
+                        "-j", "1"], capture_output=True, text=True, env=e2e.env, timeout=3000)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
+    assert " 0 failed" in r.stdout
+    assert e2e("ls", "-q", check=0).stdout.strip() == ""
