@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Round trip of one `commands.run('true')` of the official E2B SDK through
-// `sbx serve e2b`'s envd (local backend), with the face's HTTP floor (envd
-// GET /health over the same route) measured in the same run. Measured, never
+// `sbx serve e2b`'s envd (local backend), with two floors measured in the
+// same run: the face's HTTP round trip (envd GET /health over the same route)
+// and the command itself (`bash -l -c true` spawned on the host). Measured, never
 // asserted (tests/bench/README.md). Needs the SDK: make sdk-deps.
 //
 // usage: node tests/bench/e2b_bench.mjs [path/to/sbx]
 // env:   SBX_CLI (else argv[2], else build/release/sbx, else build/debug/sbx),
 //        SBX_BENCH_N (default 300), SBX_BENCH_WARMUP (default 30),
 //        SBX_SERVER (the sbx-server for the local backend, optional)
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -64,9 +66,15 @@ async function main() {
       await res.arrayBuffer();
       if (res.status !== 204 && res.status !== 200) throw new Error(`GET /health: ${res.status}`);
     });
+    // what the command itself costs: envd runs every command as bash -l -c
+    const bash = await measure(async () => {
+      const r = spawnSync('/bin/bash', ['-l', '-c', 'true'], { stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`bash -l -c true exited ${r.status}`);
+    });
     const rows = [
       ["commands.run('true') via sbx serve e2b (local)", run],
       ['envd GET /health via the face (HTTP floor)', health],
+      ['host: spawn bash -l -c true (command floor)', bash],
     ];
     const w = Math.max(...rows.map(([name]) => name.length));
     console.log(`e2b bench: ${cli}, n=${N} (after ${WARMUP} warm-up), times in ms`);
