@@ -10,7 +10,7 @@
 //        SBX_BENCH_N (default 300), SBX_BENCH_WARMUP (default 30),
 //        SBX_SERVER (the sbx-server for the local backend, optional)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -67,14 +67,19 @@ async function main() {
       if (res.status !== 204 && res.status !== 200) throw new Error(`GET /health: ${res.status}`);
     });
     // what the command itself costs: envd runs every command as bash -l -c
+    const home = join(state, 'empty-home');
+    mkdirSync(home);
     const bash = await measure(async () => {
-      const r = spawnSync('/bin/bash', ['-l', '-c', 'true'], { stdio: 'ignore' });
+      // an empty HOME, like the sandbox's /home/user (the host's ~/.profile
+      // may load a lot)
+      const r = spawnSync('/bin/bash', ['-l', '-c', 'true'],
+        { stdio: 'ignore', env: { HOME: home, PATH: '/usr/local/bin:/usr/bin:/bin' } });
       if (r.status !== 0) throw new Error(`bash -l -c true exited ${r.status}`);
     });
     const rows = [
       ["commands.run('true') via sbx serve e2b (local)", run],
       ['envd GET /health via the face (HTTP floor)', health],
-      ['host: spawn bash -l -c true (command floor)', bash],
+      ['host: spawn bash -l -c true, empty HOME (command floor)', bash],
     ];
     const w = Math.max(...rows.map(([name]) => name.length));
     console.log(`e2b bench: ${cli}, n=${N} (after ${WARMUP} warm-up), times in ms`);
