@@ -94,6 +94,13 @@ def test_no_key_fails_before_any_request(cli, fake):
     assert counts(fake) == {}
 
 
+def test_bad_public_setting_is_refused_before_any_request(cli, fake):
+    r = cli("ls", env_over={"SBX_E2B_PUBLIC": "maybe"})
+    assert r.returncode == 3, describe(r)
+    assert "SBX_E2B_PUBLIC 'maybe'" in r.stderr
+    assert counts(fake) == {}
+
+
 def test_bad_key_names_the_variable_and_is_not_retried(cli, fake):
     r = cli("ls", env_over={"E2B_API_KEY": "e2b_bad"})
     assert r.returncode == 3, describe(r)
@@ -322,9 +329,10 @@ def e2e(face, tmp_path):
     env.pop("E2B_DOMAIN", None)
     made = []
 
-    def run(*args, check=None, stdin=None, timeout=300):
-        r = subprocess.run([sbx, "-p", "e2b", *args], capture_output=True, text=True, env=env,
-                           input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+    def run(*args, check=None, stdin=None, timeout=300, env_over=None):
+        r = subprocess.run([sbx, "-p", "e2b", *args], capture_output=True, text=True,
+                           env=dict(env, **(env_over or {})), input=stdin,
+                           stdin=None if stdin is not None else subprocess.DEVNULL,
                            timeout=timeout)
         if check is not None:
             assert r.returncode == check, describe(r)
@@ -384,6 +392,118 @@ def test_e2e_names_exec_cp_pause_rm(e2e, tmp_path):
     e2e("rm", "e2e-x", check=0)
     r = e2e("exec", "--raw", sid, "--", "true")
     assert r.returncode == 1 and "no such sandbox" in r.stderr, describe(r)
+
+
+# ---- the ports of an E2B sandbox are public: token and key ---------------------------------
+
+def via_port(face, sid, port, path, token=None, key=None, method="GET", body=None):
+    """A request to port `port` of sandbox sid through the face (E2B's edge proxy)."""
+    h = {"E2b-Sandbox-Id": sid, "E2b-Sandbox-Port": str(port)}
+    if token:
+        h["e2b-traffic-access-token"] = token
+    if key:
+        h["X-Session-API-Key"] = key
+    st, js, _, raw = face.request(method, path, body=body, headers=h, api_key=False)
+    return st, js if js is not None else raw
+
+
+def stored(state_dir, sid):
+    """What the e2b provider keeps of sid in the store of state_dir."""
+    import contextlib
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(os.path.join(state_dir, "sbx.db"))) as c:
+        row = c.execute("SELECT data FROM sandboxes WHERE provider = 'e2b' AND id = ?",
+                        (sid,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+RUN_ECHO = {"action": {"action": "run", "args": {"command": "echo no"}}}
+KEY_REFUSED = {"detail": "Invalid API Key"}  # sbx-server's 403 (openhands-protocol.md §2.1)
+
+
+def test_e2e_ports_need_the_traffic_token_and_the_session_key(e2e, face):
+    sid = e2e("create", check=0).stdout.strip()
+    port = int(e2e.env["SBX_E2B_SERVER_PORT"])
+    st, detail, _, raw = face.request("GET", f"/sandboxes/{sid}")
+    assert st == 200 and detail["network"]["allowPublicTraffic"] is False, raw
+    r = e2e("exec", sid, "--", "export H7_MARK=kept; echo first", check=0)
+    assert r.stdout == "first\n"
+    data = stored(e2e.env["SBX_STATE_DIR"], sid)
+    token, key = data["traffic_token"], data["server_key"]
+    assert re.fullmatch(r"[0-9a-f]{64}", key), data
+    st, sb, _, raw = face.request("POST", f"/sandboxes/{sid}/connect", {"timeout": 600})
+    assert st == 200 and sb["trafficAccessToken"] == token, raw
+    # without the traffic token E2B's proxy refuses, whatever else is sent
+    for path, method, body in (("/alive", "GET", None),
+                               ("/execute_action", "POST", RUN_ECHO)):
+        st, body = via_port(face, sid, port, path, key=key, method=method, body=body)
+        assert st == 403 and "traffic access token" in body["message"], (path, st, body)
+        st, body = via_port(face, sid, port, path, token="0" * 64, key=key, method=method,
+                            body=body)
+        assert st == 403 and "traffic access token" in body["message"], (path, st, body)
+    # with it, but without the session key, sbx-server refuses everything but /alive
+    assert via_port(face, sid, port, "/alive", token=token)[0] == 200
+    assert via_port(face, sid, port, "/vscode/connection_token", token=token) == \
+        (403, KEY_REFUSED)
+    assert via_port(face, sid, port, "/execute_action", token=token, method="POST",
+                    body=RUN_ECHO) == (403, KEY_REFUSED)
+    assert via_port(face, sid, port, "/vscode/connection_token", token=token,
+                    key="f" * 64) == (403, KEY_REFUSED)
+    assert via_port(face, sid, port, "/vscode/connection_token", token=token,
+                    key=key) == (200, {"token": None})
+    # a later sbx process takes key and token from the store: the same server, whose bash
+    # session still has the variable
+    r = e2e("exec", sid, "--", "echo mark=$H7_MARK", check=0)
+    assert r.stdout == "mark=kept\n"
+    assert stored(e2e.env["SBX_STATE_DIR"], sid)["server_key"] == key
+    # (local sandboxes share the host's ports: the server's port is free again first)
+    e2e("rm", sid, check=0)
+    r = e2e("run", "--", "echo", "run-ok", check=0)
+    assert r.stdout == "run-ok\n"
+
+
+def test_e2e_a_lost_store_recovers_through_connect_and_a_restart(e2e, face, tmp_path):
+    sid = e2e("create", check=0).stdout.strip()
+    port = int(e2e.env["SBX_E2B_SERVER_PORT"])
+    e2e("exec", sid, "--", "export H7_MARK=kept", check=0)
+    first = stored(e2e.env["SBX_STATE_DIR"], sid)
+    # another machine (here: another state directory) knows neither the token nor the key
+    other = {"SBX_STATE_DIR": str(tmp_path / "other-state")}
+    r = e2e("exec", sid, "--", "echo mark=$H7_MARK", env_over=other, check=0)
+    assert r.stdout == "mark=\n"  # a new server: the old one's key was unknown
+    second = stored(other["SBX_STATE_DIR"], sid)
+    assert second["traffic_token"] == first["traffic_token"]  # from connect
+    assert second["server_key"] != first["server_key"]
+    assert via_port(face, sid, port, "/vscode/connection_token", token=first["traffic_token"],
+                    key=first["server_key"]) == (403, KEY_REFUSED)
+    assert via_port(face, sid, port, "/vscode/connection_token", token=first["traffic_token"],
+                    key=second["server_key"]) == (200, {"token": None})
+    # the first machine's key is refused now: it starts the server again with a new one
+    r = e2e("exec", sid, "--", "echo back", check=0)
+    assert r.stdout == "back\n"
+    third = stored(e2e.env["SBX_STATE_DIR"], sid)["server_key"]
+    assert third not in (first["server_key"], second["server_key"])
+    assert via_port(face, sid, port, "/vscode/connection_token", token=first["traffic_token"],
+                    key=third) == (200, {"token": None})
+
+
+def test_e2e_public_ports_when_asked(e2e, face):
+    pub = {"SBX_E2B_PUBLIC": "1"}
+    sid = e2e("create", env_over=pub, check=0).stdout.strip()
+    port = int(e2e.env["SBX_E2B_SERVER_PORT"])
+    st, detail, _, raw = face.request("GET", f"/sandboxes/{sid}")
+    assert st == 200 and detail["network"]["allowPublicTraffic"] is True, raw
+    r = e2e("exec", sid, "--", "echo public", env_over=pub, check=0)
+    assert r.stdout == "public\n"
+    data = stored(e2e.env["SBX_STATE_DIR"], sid)
+    assert data["traffic_token"] is None
+    # no token needed, but the session key still guards the server
+    assert via_port(face, sid, port, "/alive")[0] == 200
+    assert via_port(face, sid, port, "/vscode/connection_token") == (403, KEY_REFUSED)
+    assert via_port(face, sid, port, "/vscode/connection_token",
+                    key=data["server_key"]) == (200, {"token": None})
+    r = e2e("rm", sid, env_over=pub)
+    assert r.returncode == 0, describe(r)
 
 
 def test_e2e_conformance(e2e):

@@ -1,6 +1,7 @@
 /* Tests for the pure pieces of src/providers/e2b/: configuration from the
  * environment (as the SDK reads it), the SDK's metadata query encoding, the
- * mapping of Sandbox objects and EndEvents, times, the retry policy, and
+ * mapping of Sandbox objects and EndEvents, what an answer says of the
+ * traffic token, the create body, times, the retry policy, random keys, and
  * the base64 decoder the envd stream needs. */
 #include <errno.h>
 #include <setjmp.h>
@@ -134,6 +135,135 @@ static void test_config_env(void **state)
     fake_env = bad_port;
     assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "SBX_E2B_SERVER_PORT"));
+}
+
+static void test_config_public(void **state)
+{
+    static const char *const none[] = {NULL};
+    static const char *const one[] = {"SBX_E2B_PUBLIC=1", NULL};
+    static const char *const yes[] = {"SBX_E2B_PUBLIC=TRUE", NULL};
+    static const char *const zero[] = {"SBX_E2B_PUBLIC=0", NULL};
+    static const char *const bad[] = {"SBX_E2B_PUBLIC=maybe", NULL};
+    static const struct {
+        const char *const *env;
+        bool want;
+    } cases[] = {{none, false}, {one, true}, {yes, true}, {zero, false}};
+    struct sbx__e2b_config c;
+    struct sbx_err err = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        load(&c, cases[i].env);
+        assert_int_equal(c.public_traffic, cases[i].want);
+        sbx__e2b_config_release(&c);
+    }
+    fake_env = bad;
+    assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "SBX_E2B_PUBLIC 'maybe'"));
+}
+
+/* ---- traffic token and create body ---------------------------------------------- */
+
+static enum sbx__e2b_traffic traffic(const char *json, const char **tok)
+{
+    struct sbx_json *v = sbx_json_parse(json, strlen(json), NULL);
+    enum sbx__e2b_traffic t;
+
+    assert_non_null(v);
+    t = sbx__e2b_traffic_of(v, tok);
+    /* the token is borrowed from v: copied out before v goes */
+    if (*tok) {
+        static char copy[128];
+
+        snprintf(copy, sizeof(copy), "%s", *tok);
+        *tok = copy;
+    }
+    sbx_json_free(v);
+    return t;
+}
+
+static void test_traffic_of(void **state)
+{
+    const char *tok = NULL;
+
+    (void)state;
+    /* Sandbox (create, connect): the token, or public when null or absent */
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"trafficAccessToken\":\"t1\"}", &tok),
+                     SBX_E2B_TRAFFIC_TOKEN);
+    assert_string_equal(tok, "t1");
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"trafficAccessToken\":null}", &tok),
+                     SBX_E2B_TRAFFIC_PUBLIC);
+    assert_null(tok);
+    assert_int_equal(traffic("{\"sandboxID\":\"x\"}", &tok), SBX_E2B_TRAFFIC_PUBLIC);
+    /* SandboxDetail: no token; network.allowPublicTraffic (default true) */
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"state\":\"running\",\"network\":"
+                             "{\"allowPublicTraffic\":false}}", &tok),
+                     SBX_E2B_TRAFFIC_UNKNOWN);
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"state\":\"running\",\"network\":"
+                             "{\"allowPublicTraffic\":true}}", &tok),
+                     SBX_E2B_TRAFFIC_PUBLIC);
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"state\":\"running\",\"network\":{}}",
+                             &tok),
+                     SBX_E2B_TRAFFIC_PUBLIC);
+    /* ListedSandbox, or a detail without network: nothing said */
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"state\":\"paused\"}", &tok),
+                     SBX_E2B_TRAFFIC_UNKNOWN);
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"state\":\"running\",\"network\":"
+                             "{\"allowPublicTraffic\":\"no\"}}", &tok),
+                     SBX_E2B_TRAFFIC_UNKNOWN);
+    /* an empty token is none */
+    assert_int_equal(traffic("{\"sandboxID\":\"x\",\"trafficAccessToken\":\"\"}", &tok),
+                     SBX_E2B_TRAFFIC_PUBLIC);
+    assert_int_equal(traffic("[]", &tok), SBX_E2B_TRAFFIC_UNKNOWN);
+    assert_int_equal(sbx__e2b_traffic_of(NULL, &tok), SBX_E2B_TRAFFIC_UNKNOWN);
+}
+
+static struct sbx_json *body_of(const struct sbx_sandbox_spec *spec, bool public_traffic)
+{
+    struct sbx_buf b = SBX_BUF_INIT;
+    struct sbx_json *v;
+
+    assert_int_equal(sbx__e2b_create_body(spec, "n0nce", 60, public_traffic, &b, NULL), 0);
+    v = sbx_json_parse(b.ptr, b.len, NULL);
+    assert_non_null(v);
+    sbx_buf_free(&b);
+    return v;
+}
+
+static void test_create_body(void **state)
+{
+    struct sbx_sandbox_spec spec = {0};
+    struct sbx_json *v, *net;
+
+    (void)state;
+    v = body_of(&spec, false);
+    assert_string_equal(sbx_json_str(sbx_json_get(v, "templateID")), "base");
+    assert_true(sbx_json_bool(sbx_json_get(v, "secure")));
+    net = sbx_json_get(v, "network");
+    assert_non_null(net);
+    assert_int_equal(sbx_json_object_len(net), 1);
+    assert_int_equal(sbx_json_type(sbx_json_get(net, "allowPublicTraffic")), SBX_JSON_BOOL);
+    assert_false(sbx_json_bool(sbx_json_get(net, "allowPublicTraffic")));
+    assert_string_equal(sbx_json_str(sbx_json_get(sbx_json_get(v, "metadata"),
+                                                  SBX_E2B_NONCE_KEY)), "n0nce");
+    sbx_json_free(v);
+    /* SBX_E2B_PUBLIC: E2B's default, no network object at all */
+    v = body_of(&spec, true);
+    assert_null(sbx_json_get(v, "network"));
+    sbx_json_free(v);
+}
+
+static void test_random_hex(void **state)
+{
+    char a[65], b[65], big[200];
+
+    (void)state;
+    assert_int_equal(sbx__e2b_random_hex(a, 32), 0);
+    assert_int_equal(sbx__e2b_random_hex(b, 32), 0);
+    assert_int_equal(strlen(a), 64);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 64);
+    assert_string_not_equal(a, b);
+    assert_int_equal(sbx__e2b_random_hex(big, 65), -EINVAL);
 }
 
 /* ---- metadata query ------------------------------------------------------------ */
@@ -388,7 +518,9 @@ int main(void)
         cmocka_unit_test(test_metadata_query),  cmocka_unit_test(test_times),
         cmocka_unit_test(test_info_detail),     cmocka_unit_test(test_end_status),
         cmocka_unit_test(test_envd_errors),     cmocka_unit_test(test_retry_policy),
-        cmocka_unit_test(test_base64_decode),
+        cmocka_unit_test(test_base64_decode),   cmocka_unit_test(test_config_public),
+        cmocka_unit_test(test_traffic_of),      cmocka_unit_test(test_create_body),
+        cmocka_unit_test(test_random_hex),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -487,8 +487,9 @@ int sbx__e2b_list_raw(struct sbx__e2b *e, const char *const *labels, const char 
 
 /* ---- create ------------------------------------------------------------------ */
 
-static int create_body(const struct sbx_sandbox_spec *spec, const char *nonce, int64_t timeout_s,
-                       struct sbx_buf *out, struct sbx_err *err)
+int sbx__e2b_create_body(const struct sbx_sandbox_spec *spec, const char *nonce,
+                         int64_t timeout_s, bool public_traffic, struct sbx_buf *out,
+                         struct sbx_err *err)
 {
     struct sbx_json *b = sbx_json_object_new(), *md = sbx_json_object_new();
     struct sbx_json *env = sbx_json_object_new();
@@ -547,6 +548,17 @@ static int create_body(const struct sbx_sandbox_spec *spec, const char *nonce, i
         rc = sbx_json_set_bool(b, "secure", true);
     if (rc == 0)
         rc = sbx_json_set_bool(b, "allow_internet_access", spec->network != SBX_NETWORK_NONE);
+    /* Every port of a sandbox is public on E2B unless this is said: the
+     * answer's trafficAccessToken then opens them (bootstrap.c). */
+    if (rc == 0 && !public_traffic) {
+        struct sbx_json *net = sbx_json_object_new();
+
+        rc = net ? sbx_json_set_bool(net, "allowPublicTraffic", false) : -ENOMEM;
+        if (rc == 0)
+            rc = sbx_json_set_take(b, "network", net);
+        else
+            sbx_json_free(net);
+    }
     if (rc == 0)
         rc = sbx_json_dump(b, out);
     if (rc < 0)
@@ -558,14 +570,20 @@ out:
     return rc;
 }
 
-static int make_nonce(char out[33], struct sbx_err *err)
+int sbx__e2b_random_hex(char *out, size_t n)
 {
-    unsigned char r[16];
+    static const char hex[] = "0123456789abcdef";
+    unsigned char r[64];
 
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-        return sbx_err_set(err, -EIO, "e2b: create: no random bytes for the nonce");
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    if (n > sizeof(r))
+        return -EINVAL;
+    if (getrandom(r, n, 0) != (ssize_t)n)
+        return -EIO;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[r[i] >> 4];
+        out[2 * i + 1] = hex[r[i] & 15];
+    }
+    out[2 * n] = '\0';
     return 0;
 }
 
@@ -581,9 +599,11 @@ int sbx__e2b_create_raw(struct sbx__e2b *e, const struct sbx_sandbox_spec *spec,
     int rc;
 
     *out = NULL;
-    rc = make_nonce(nonce, err);
+    rc = sbx__e2b_random_hex(nonce, 16);
+    if (rc < 0)
+        rc = sbx_err_set(err, rc, "e2b: create: no random bytes for the nonce");
     if (rc == 0)
-        rc = create_body(spec, nonce, timeout_s, &body, err);
+        rc = sbx__e2b_create_body(spec, nonce, timeout_s, e->cfg.public_traffic, &body, err);
     if (rc < 0)
         return rc;
     call.body = body.ptr;

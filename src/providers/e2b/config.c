@@ -73,6 +73,17 @@ int sbx__e2b_config_load(struct sbx__e2b_config *c, sbx__e2b_getenv_fn *get, str
         }
         c->server_port = (int)port;
     }
+    v = get("SBX_E2B_PUBLIC");
+    if (v && *v) {
+        if (!strcmp(v, "1") || !strcasecmp(v, "true")) {
+            c->public_traffic = true;
+        } else if (strcmp(v, "0") && strcasecmp(v, "false")) {
+            sbx_buf_free(&b);
+            sbx__e2b_config_release(c);
+            return sbx_err_set(err, -EINVAL, "e2b: SBX_E2B_PUBLIC '%s' is not 1, true, 0 or "
+                               "false", v);
+        }
+    }
     sbx_buf_free(&b);
     if (rc || !c->domain || !c->api_url || !c->port_url) {
         sbx__e2b_config_release(c);

@@ -184,7 +184,31 @@ void sbx__e2b_sbx_release(struct sbx__e2b_sbx *s)
     free(s->token);
     free(s->domain);
     free(s->traffic_token);
+    free(s->server_key);
     memset(s, 0, sizeof(*s));
+}
+
+enum sbx__e2b_traffic sbx__e2b_traffic_of(const struct sbx_json *v, const char **token_out)
+{
+    const struct sbx_json *t = sbx_json_get(v, "trafficAccessToken");
+    const struct sbx_json *net = sbx_json_get(v, "network");
+    const struct sbx_json *pub = sbx_json_get(net, "allowPublicTraffic");
+
+    *token_out = NULL;
+    if (!v)
+        return SBX_E2B_TRAFFIC_UNKNOWN;
+    if (t && sbx_json_type(t) == SBX_JSON_STRING && *sbx_json_str(t)) {
+        *token_out = sbx_json_str(t);
+        return SBX_E2B_TRAFFIC_TOKEN;
+    }
+    /* a Sandbox (create, connect) would have said so */
+    if (sbx_json_type(v) == SBX_JSON_OBJECT && !sbx_json_get(v, "state"))
+        return SBX_E2B_TRAFFIC_PUBLIC;
+    /* allowPublicTraffic defaults to true (SandboxNetworkConfig) */
+    if (net && sbx_json_type(net) == SBX_JSON_OBJECT &&
+        (!pub || (sbx_json_type(pub) == SBX_JSON_BOOL && sbx_json_bool(pub))))
+        return SBX_E2B_TRAFFIC_PUBLIC;
+    return SBX_E2B_TRAFFIC_UNKNOWN;
 }
 
 static char *dup_str(const struct sbx_json *v)
@@ -200,7 +224,13 @@ static int sbx_from_data(const char *id, const struct sbx_json *d, struct sbx__e
     s->id = strdup(id);
     s->token = dup_str(sbx_json_get(d, "token"));
     s->domain = dup_str(sbx_json_get(d, "domain"));
+    /* "traffic_token": the token, null when the ports are public, absent
+     * (or "", as older sbx wrote) when not known */
     s->traffic_token = dup_str(sbx_json_get(d, "traffic_token"));
+    s->traffic_known = s->traffic_token || (sbx_json_get(d, "traffic_token") &&
+                                            sbx_json_type(sbx_json_get(d, "traffic_token")) ==
+                                                SBX_JSON_NULL);
+    s->server_key = dup_str(sbx_json_get(d, "server_key"));
     s->timeout_s = sbx_json_int(sbx_json_get(d, "timeout"));
     s->kept_ms = sbx_json_int(sbx_json_get(d, "kept_ms"));
     if (s->timeout_s <= 0)
@@ -276,9 +306,23 @@ int sbx__e2b_sbx_save(struct sbx__e2b *e, const struct sbx_json *sandbox, int64_
                                   : sbx_json_str(sbx_json_get(old, "token")));
     if (rc == 0)
         rc = sbx_json_set_str(d, "domain", sbx_json_str(sbx_json_get(sandbox, "domain")));
-    if (rc == 0)
-        rc = sbx_json_set_str(d, "traffic_token",
-                              sbx_json_str(sbx_json_get(sandbox, "trafficAccessToken")));
+    if (rc == 0) {
+        const char *tok;
+
+        switch (sbx__e2b_traffic_of(sandbox, &tok)) {
+        case SBX_E2B_TRAFFIC_TOKEN: rc = sbx_json_set_str(d, "traffic_token", tok); break;
+        case SBX_E2B_TRAFFIC_PUBLIC: rc = sbx_json_set_null(d, "traffic_token"); break;
+        case SBX_E2B_TRAFFIC_UNKNOWN:
+            /* a SandboxDetail has none: keep the one known */
+            if (sbx_json_get(old, "traffic_token"))
+                rc = sbx_json_set_take(d, "traffic_token",
+                                       sbx_json_ref(sbx_json_get(old, "traffic_token")));
+            break;
+        }
+    }
+    /* the server's key is sbx's own: no answer carries it */
+    if (rc == 0 && sbx_json_get(old, "server_key"))
+        rc = sbx_json_set_take(d, "server_key", sbx_json_ref(sbx_json_get(old, "server_key")));
     if (rc == 0)
         rc = sbx_json_set_int(d, "timeout", timeout_s > 0 ? timeout_s : SBX_E2B_DEFAULT_TIMEOUT_S);
     if (rc == 0)
@@ -331,6 +375,64 @@ int sbx__e2b_sbx_refetch(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_
     rc = sbx__e2b_sbx_load(e, id, true, s, err);
     free(id);
     return rc;
+}
+
+/* Replaces s with what the store now holds of it. */
+static int sbx_reload(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_err *err)
+{
+    struct sbx_json *d = store_data(e, s->id);
+    struct sbx__e2b_sbx fresh = {0};
+    int rc = d ? sbx_from_data(s->id, d, &fresh) : -ENOENT;
+
+    sbx_json_free(d);
+    if (rc < 0) {
+        sbx__e2b_sbx_release(&fresh);
+        return sbx_err_set(err, rc, "e2b: the store lost sandbox %s", s->id);
+    }
+    sbx__e2b_sbx_release(s);
+    *s = fresh;
+    return 0;
+}
+
+int sbx__e2b_sbx_traffic(struct sbx__e2b *e, struct sbx__e2b_sbx *s, bool force,
+                         struct sbx_err *err)
+{
+    struct sbx_json *v = NULL;
+    int rc;
+
+    if (s->traffic_known && !force)
+        return 0;
+    /* only a Sandbox answer (create, connect) carries the token */
+    rc = sbx__e2b_connect_raw(e, s->id, s->timeout_s, &v, err);
+    if (rc == 0)
+        rc = sbx__e2b_sbx_save(e, v, s->timeout_s, err);
+    sbx_json_free(v);
+    if (rc == 0)
+        rc = sbx_reload(e, s, err);
+    return rc;
+}
+
+int sbx__e2b_sbx_set_key(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *key,
+                         struct sbx_err *err)
+{
+    struct sbx_json *d = store_data(e, s->id);
+    char *k = key ? strdup(key) : NULL;
+    int rc = d && (!key || k) ? 0 : -ENOMEM;
+
+    if (rc == 0)
+        rc = key ? sbx_json_set_str(d, "server_key", key) : sbx_json_set_null(d, "server_key");
+    if (rc == 0)
+        rc = store_put(e, s->id, "running", d, err);
+    else
+        rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
+    sbx_json_free(d);
+    if (rc < 0) {
+        free(k);
+        return rc;
+    }
+    free(s->server_key);
+    s->server_key = k;
+    return 0;
 }
 
 void sbx__e2b_keepalive(struct sbx__e2b *e, struct sbx__e2b_sbx *s)

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,7 +116,7 @@ int sbx__e2b_upload(struct sbx__e2b *e, const char *id, const char *host_path,
     struct sbx__e2b_sbx s = {0};
     struct sbx_buf tmp = SBX_BUF_INIT;
     struct stat st;
-    unsigned char r[6];
+    char r[13];
     int fd, rc;
 
     fd = open(host_path, O_RDONLY | O_CLOEXEC);
@@ -129,9 +128,7 @@ int sbx__e2b_upload(struct sbx__e2b *e, const char *id, const char *host_path,
     }
     /* Written next to its place, then moved there: a reader in the sandbox
      * never sees half a file, and a failed upload leaves the old one. */
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r) ||
-        sbx_buf_addf(&tmp, "%s.sbx-%02x%02x%02x%02x%02x%02x", sandbox_path, r[0], r[1], r[2],
-                     r[3], r[4], r[5]) < 0) {
+    if (sbx__e2b_random_hex(r, 6) < 0 || sbx_buf_addf(&tmp, "%s.sbx-%s", sandbox_path, r) < 0) {
         close(fd);
         return sbx_err_set(err, -EIO, "e2b: upload: no temporary name for %s", sandbox_path);
     }

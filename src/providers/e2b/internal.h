@@ -56,6 +56,11 @@ struct sbx__e2b_config {
      * For tests on `sbx serve e2b --backend local`, whose sandboxes share the
      * host's ports. */
     int server_port;
+    /* SBX_E2B_PUBLIC=1: sandboxes made with E2B's default, every port public
+     * without a token; by default they are made with
+     * network.allowPublicTraffic false and their ports need the traffic
+     * access token. */
+    bool public_traffic;
 };
 
 typedef const char *sbx__e2b_getenv_fn(const char *name);
@@ -98,6 +103,9 @@ int sbx__e2b_metadata_query(struct sbx_buf *out, const char *const *keys,
                             const char *const *values, size_t n);
 /* encodeURIComponent. */
 int sbx__e2b_uri_component(struct sbx_buf *out, const char *s);
+/* n random bytes (getrandom) as 2n lowercase hex digits and a NUL in out;
+ * -EIO when the kernel gives none. */
+int sbx__e2b_random_hex(char *out, size_t n);
 
 struct sbx__e2b;
 
@@ -124,6 +132,11 @@ int sbx__e2b_list_raw(struct sbx__e2b *e, const char *const *labels, const char 
                       const char *nonce, struct sbx_json **out, struct sbx_err *err);
 int sbx__e2b_create_raw(struct sbx__e2b *e, const struct sbx_sandbox_spec *spec,
                         struct sbx_json **out, struct sbx_err *err);
+/* NewSandbox for spec, with its nonce and TTL; public_traffic false adds
+ * network.allowPublicTraffic false. */
+int sbx__e2b_create_body(const struct sbx_sandbox_spec *spec, const char *nonce,
+                         int64_t timeout_s, bool public_traffic, struct sbx_buf *out,
+                         struct sbx_err *err);
 int sbx__e2b_get_raw(struct sbx__e2b *e, const char *id, struct sbx_json **out,
                      struct sbx_err *err);
 /* POST /sandboxes/{id}/connect: attaches, resumes a paused one. */
@@ -144,15 +157,30 @@ struct sbx__e2b {
     struct sbx_store *store;
 };
 
-/* What envd needs of one sandbox, cached in the store (provider "e2b"). */
+/* What envd and the ports need of one sandbox, cached in the store
+ * (provider "e2b"). */
 struct sbx__e2b_sbx {
     char *id;
     char *token;         /* envdAccessToken; NULL = not secure */
     char *domain;        /* NULL = the configured one */
-    char *traffic_token; /* NULL = public traffic allowed */
+    char *traffic_token; /* trafficAccessToken; NULL = none known */
+    bool traffic_known;  /* traffic_token NULL and this: public ports */
+    char *server_key;    /* SESSION_API_KEY of the sbx-server sbx started */
     int64_t timeout_s;
     int64_t kept_ms;     /* wall time of the last keep-alive */
 };
+
+/* What an answer of the control plane says of a sandbox's traffic token. */
+enum sbx__e2b_traffic {
+    SBX_E2B_TRAFFIC_UNKNOWN, /* nothing (a SandboxDetail of a non-public one) */
+    SBX_E2B_TRAFFIC_PUBLIC,  /* no token: the ports are public */
+    SBX_E2B_TRAFFIC_TOKEN,   /* *token_out (borrowed from v) is required */
+};
+
+/* A Sandbox (create, connect: no "state") carries trafficAccessToken, null
+ * or absent when the ports are public; a SandboxDetail or ListedSandbox
+ * carries no token, at most network.allowPublicTraffic. */
+enum sbx__e2b_traffic sbx__e2b_traffic_of(const struct sbx_json *v, const char **token_out);
 
 void sbx__e2b_sbx_release(struct sbx__e2b_sbx *s);
 /* The cached connection facts of id, from the store, else from the platform
@@ -162,6 +190,15 @@ int sbx__e2b_sbx_load(struct sbx__e2b *e, const char *id, bool refresh, struct s
                       struct sbx_err *err);
 /* Asks the platform again (after envd refused the token), in place. */
 int sbx__e2b_sbx_refetch(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_err *err);
+/* Makes s's traffic token known: a connect (POST /sandboxes/{id}/connect,
+ * whose Sandbox answer carries it) when it is not, or when force (a port
+ * refused the one known). */
+int sbx__e2b_sbx_traffic(struct sbx__e2b *e, struct sbx__e2b_sbx *s, bool force,
+                         struct sbx_err *err);
+/* Records key (NULL = none) as the SESSION_API_KEY of the sandbox's sbx-server,
+ * in the store and in s. */
+int sbx__e2b_sbx_set_key(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *key,
+                         struct sbx_err *err);
 /* Records the facts a Sandbox object (create/connect/get answer) carries. */
 int sbx__e2b_sbx_save(struct sbx__e2b *e, const struct sbx_json *sandbox, int64_t timeout_s,
                       struct sbx_err *err);
