@@ -60,6 +60,16 @@ describe('lifecycle', { timeout: 240_000 }, () => {
     assert.equal(info.sandboxDomain, `localhost:${face().port}`);
   });
 
+  test('create without timeoutMs: NewSandboxV2\'s default TTL, 300 s', async () => {
+    const s = await Sandbox.create('base', { metadata: { suite: RUN_TAG, role: 'default-ttl' } });
+    try {
+      const info = await s.getInfo();
+      near(info.endAt - info.startedAt, 300_000, 5_000, 'endAt - startedAt with no timeout given');
+    } finally {
+      assert.equal(await s.kill(), true);
+    }
+  });
+
   test('isRunning is true for a running sandbox', async () => {
     assert.equal(await a.isRunning(), true);
   });
