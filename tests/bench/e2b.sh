@@ -70,10 +70,14 @@ row "local direct" "$out"
 # e2b: a face sandbox with sbx-server bootstrapped by the e2b provider
 eid=$("$sbx" create -p e2b --json | json_field id) || exit 1
 "$sbx" exec -p e2b "$eid" -- true >/dev/null || { echo "e2b.sh: bootstrap failed" >&2; exit 1; }
-out=$("$lat" --port "$SBX_E2B_SERVER_PORT" -n "$N" --warmup 100 --no-floor) || exit 1
+# the session key and traffic token the provider keeps in the store (DESIGN: never logged)
+facts=$(sqlite3 "$SBX_STATE_DIR/sbx.db" "select data from sandboxes where provider='e2b' and id='$eid'")
+key=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["server_key"])' "$facts") || exit 1
+tok=$($PY -c 'import json,sys; print(json.loads(sys.argv[1]).get("traffic_token") or "")' "$facts")
+out=$(SESSION_API_KEY=$key "$lat" --port "$SBX_E2B_SERVER_PORT" -n "$N" --warmup 100 --no-floor) || exit 1
 row "e2b direct" "$out"
-out=$("$lat" --port "$port" --host-header "$SBX_E2B_SERVER_PORT-$eid.localhost:$port" \
-      -n "$N" --warmup 100 --no-floor) || exit 1
+out=$(SESSION_API_KEY=$key "$lat" --port "$port" --host-header "$SBX_E2B_SERVER_PORT-$eid.localhost:$port" \
+      --header "e2b-traffic-access-token: $tok" -n "$N" --warmup 100 --no-floor) || exit 1
 row "e2b proxy" "$out"
 
 # envd: the token as the face hands it out
