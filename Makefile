@@ -58,10 +58,12 @@ test: checksrc sdk-deps asan release fuzz
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
 
-bench: release bench-deps
+bench: release bench-deps sdk-deps
 	tests/bench/run.sh build/release/sbx-server
 	$(PYTHON) tests/bench/edit_bench.py build/release/sbx-server
 	tests/bench/local.sh build/release
+	tests/bench/e2b.sh build/release
+	node tests/bench/e2b_bench.mjs build/release/sbx
 
 # sbx finds sbx-server next to itself or in ../libexec/sbx/.
 PREFIX ?= /usr/local

@@ -81,8 +81,9 @@ out=$(SESSION_API_KEY=$key "$lat" --port "$port" --host-header "$SBX_E2B_SERVER_
 row "e2b proxy" "$out"
 
 # envd: the token as the face hands it out
-token=$(curl -s -H "X-API-Key: e2b_bench" "http://127.0.0.1:$port/sandboxes/$eid" |
-        json_field envdAccessToken) || exit 1
+token=$($PY -c 'import json, sys, urllib.request as u
+r = u.urlopen(u.Request(sys.argv[1], headers={"X-API-Key": "e2b_bench"}))
+print(json.load(r)["envdAccessToken"])' "http://127.0.0.1:$port/sandboxes/$eid") || exit 1
 out=$($PY "$here/e2b_envd.py" "$port" "$eid" "$token" "$ENVD_N") || exit 1
 printf 'envd %s %s\n' "$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")" \
     "$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$out")" >>"$tmp/rows"
