@@ -53,28 +53,27 @@ static int serve_opt(void *ud, int id, const char *arg, struct sbx_err *err)
     switch (id) {
     case OPT_HOST: o->host = arg; return 0;
     case OPT_PORT:
-        if (sbx_cli_parse_int(arg, 0, 65535, &o->port, err) < 0)
-            return sbx_err_set(err, -EINVAL, "--port: %s", err->msg);
-        return 0;
+        /* the option parser puts "--port: " in front of the message */
+        return sbx_cli_parse_int(arg, 0, 65535, &o->port, err) < 0 ? -EINVAL : 0;
     case OPT_BACKEND:
         if (!*arg)
-            return sbx_err_set(err, -EINVAL, "--backend: a provider name is required");
+            return sbx_err_set(err, -EINVAL, "a provider name is required");
         o->backend = arg;
         return 0;
     case OPT_API_KEY:
         if (!*arg)
-            return sbx_err_set(err, -EINVAL, "--api-key: the key must not be empty");
+            return sbx_err_set(err, -EINVAL, "the key must not be empty");
         o->api_key = arg;
         return 0;
     case OPT_DOMAIN:
         if (!*arg)
-            return sbx_err_set(err, -EINVAL, "--domain: the domain must not be empty");
+            return sbx_err_set(err, -EINVAL, "the domain must not be empty");
         o->domain = arg;
         return 0;
     case OPT_TEMPLATE:
         eq = strchr(arg, '=');
         if (!eq || eq == arg)
-            return sbx_err_set(err, -EINVAL, "--template: expected NAME=IMAGE, got '%s'", arg);
+            return sbx_err_set(err, -EINVAL, "expected NAME=IMAGE, got '%s'", arg);
         return sbx_cli_strv_push(&o->templates, arg);
     default: return 0;
     }

@@ -145,12 +145,16 @@ def test_serve_usage(tmp_path):
                          (("e2b", "--template", "noequals"), "--template"),
                          (("e2b", "--template", "=img"), "--template"),
                          (("e2b", "--api-key", ""), "--api-key"),
+                         (("e2b", "--domain", ""), "--domain"),
                          (("e2b", "--bogus"), "--bogus"),
                          (("e2b", "extra"), "unexpected argument 'extra'"),
                          (("e2b", "--backend", "nope", "--port", "0"), "--backend")):
         r = run(*args)
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert needle in r.stderr, (args, r.stderr)
+        if needle.startswith("--"):
+            # named once: "sbx serve: --port: ..." (not "--port: --port: ...")
+            assert r.stderr.count(needle + ":") == 1, (args, r.stderr)
         assert r.stdout == "", (args, r.stdout)
     # a port in use: exit 3, said on stderr
     with socket.socket() as s:
