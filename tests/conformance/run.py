@@ -8,6 +8,9 @@ Targets:
   server  a bare sbx-server on a unix socket (one fresh server per case), spoken to over HTTP;
   local   a sandbox of the local provider per case: `sbx create`, then `sbx act ID -` for every
           action, then `sbx rm ID`.
+  e2b     the same through the e2b provider (`sbx create -p e2b`, ...), with E2B_API_KEY,
+          E2B_API_URL and E2B_SANDBOX_URL set by the caller: against E2B, or against
+          `sbx serve e2b` (then -j 1 on the local backend: sandboxes share port 4444).
 
 Every case runs in a fresh session (server or sandbox), so cases never see each other's files,
 shell state or editor history. Prints one line per case and a summary; exit status 0 when every

@@ -10,7 +10,7 @@
  *   api_list.c its lists, with filters and pagination
  *   persist.c  the sandbox table in the store (survives a restart)
  *   proxy.c    user ports: requests forwarded to the backend's port_url
- *   envd_process.c, envd_fs.c, envd_files.c
+ *   envd_process.c, envd_fs.c, envd_files.c, envd_files_auth.c
  *              envd: process.Process, filesystem.Filesystem, /files,
  *              /health, on top of the provider's exec/upload/download
  * Everything runs on the loop thread except the job functions handed to
