@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/time.h"
 #include "json/json.h"
 
 /* ---- the HTTP client ---------------------------------------------------- */
@@ -122,6 +123,18 @@ int sbx__rt_send(struct sbx_runtime *rt, const char *what, const struct sbx_http
     int n429 = 0, ndrop = 0;
     int rc;
 
+    if (rt->prov && rt->sandbox_id) {
+        int64_t now = sbx_now_ms();
+
+        if (now - rt->touched_ms >= SBX__RT_TOUCH_MS) {
+            struct sbx_sandbox_info info = {0};
+
+            /* keep-alive only: a failure here is not the action's */
+            rt->touched_ms = now;
+            if (sbx_provider_get(rt->prov, rt->sandbox_id, &info, NULL) == 0)
+                sbx_sandbox_info_free(&info);
+        }
+    }
     if (req->use_resp_fd) {
         start = lseek(req->resp_fd, 0, SEEK_CUR);
         if (start < 0)

@@ -19,6 +19,11 @@
 #define SBX__RT_ACTION_DEFAULT_TIMEOUT_MS 120000
 #define SBX__RT_ACTION_GRACE_MS 5000
 #define SBX__RT_DEFAULT_RETRY_BASE_MS 4000
+/* While actions flow, the provider is asked about the sandbox at most this
+ * often: cloud providers refresh the sandbox's time to live then (e2b's
+ * set-timeout), so a session that only talks to sbx-server is not expired
+ * under its user. */
+#define SBX__RT_TOUCH_MS 60000
 /* Retry budgets: attempts in all, and the cap of the exponential wait. */
 #define SBX__RT_429_ATTEMPTS 3
 #define SBX__RT_429_MAX_WAIT_MS 60000
@@ -30,6 +35,7 @@ struct sbx_runtime {
     char *sandbox_id;          /* NULL for sbx_runtime_connect */
     struct sbx_http_client *http;
     int64_t retry_base_ms;
+    int64_t touched_ms;        /* last provider touch (SBX__RT_TOUCH_MS) */
     /* Timings of sbx_runtime_open, in ms (0 when the step did not run). */
     int64_t create_ms;
     int64_t bootstrap_ms;

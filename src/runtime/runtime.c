@@ -249,6 +249,7 @@ struct sbx_runtime *sbx_runtime_open(const struct sbx_runtime_opts *o, struct sb
         goto fail;
     }
     rt->alive_ms = sbx_now_ms() - t0;
+    rt->touched_ms = sbx_now_ms(); /* bootstrap just touched the sandbox */
     sbx_log(SBX_LOG_DEBUG, "runtime %s: create %lld ms, bootstrap %lld ms, alive %lld ms",
             rt->sandbox_id, (long long)rt->create_ms, (long long)rt->bootstrap_ms,
             (long long)rt->alive_ms);

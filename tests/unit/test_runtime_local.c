@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "rt_fixture.h"
+#include "runtime/internal.h"
 #include "sbx/runtime.h"
 
 struct fx {
@@ -130,6 +131,30 @@ static void test_create_run_delete(void **state)
     assert_int_equal(code, 7);
     free(out);
     assert_int_equal(count_sandboxes(f), 1);
+    assert_int_equal(sbx_runtime_close(rt, SBX_CLOSE_DELETE, &err), 0);
+}
+
+/* Actions keep the sandbox alive: the provider is asked about it when the
+ * last touch is SBX__RT_TOUCH_MS old, and not on every action. */
+static void test_actions_touch_the_provider(void **state)
+{
+    struct fx *f = *state;
+    struct sbx_runtime_opts o = opts_for(f);
+    struct sbx_runtime *rt;
+    struct sbx_err err = {0};
+    int64_t touched;
+    char *out;
+
+    rt = open_rt(&o);
+    touched = rt->touched_ms;
+    assert_true(touched > 0); /* the open counts as a touch */
+    out = run(rt, "true", NULL);
+    free(out);
+    assert_int_equal(rt->touched_ms, touched); /* too soon for another */
+    rt->touched_ms -= SBX__RT_TOUCH_MS;        /* as if a minute had passed */
+    out = run(rt, "true", NULL);
+    free(out);
+    assert_true(rt->touched_ms > touched - SBX__RT_TOUCH_MS);
     assert_int_equal(sbx_runtime_close(rt, SBX_CLOSE_DELETE, &err), 0);
 }
 
@@ -305,6 +330,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_run_delete, up, down),
+        cmocka_unit_test_setup_teardown(test_actions_touch_the_provider, up, down),
         cmocka_unit_test_setup_teardown(test_attach_keeps_session, up, down),
         cmocka_unit_test_setup_teardown(test_attach_dead, up, down),
         cmocka_unit_test_setup_teardown(test_attach_missing, up, down),
