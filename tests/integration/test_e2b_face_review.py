@@ -4,7 +4,11 @@ Memory findings show under the asan build (SBX_CLI=build/asan/sbx), where a leak
 face exit non-zero at SIGTERM; the others fail on any build.
 """
 
+import base64
+import json
+import re
 import socket
+import struct
 import time
 
 from conftest_e2b import discard_face, start_face
@@ -36,6 +40,85 @@ def test_request_dropped_mid_body_leaks_nothing(tmp_path):
         s.close()
         st, _, _, _ = face.request("GET", "/v2/sandboxes")
         assert st == 200
+        _stop_clean(face)
+    finally:
+        discard_face(face, str(tmp_path))
+
+
+# ---- envd by hand -------------------------------------------------------------------------
+
+
+def _envelope(msg, flags=0):
+    data = json.dumps(msg).encode()
+    return struct.pack(">BI", flags, len(data)) + data
+
+
+def _frames(body):
+    out = []
+    while body:
+        flags, n = struct.unpack(">BI", body[:5])
+        out.append((flags, json.loads(body[5:5 + n])))
+        body = body[5 + n:]
+    return out
+
+
+def _envd(face, sid, path, body, ctype, timeout=120):
+    return face.request("POST", path, body,
+                        {"E2b-Sandbox-Id": sid, "Content-Type": ctype,
+                         "Connect-Protocol-Version": "1"}, api_key=False, timeout=timeout)
+
+
+class _Start:
+    """process.Process/Start on a raw socket: the start event read, the rest left."""
+
+    def __init__(self, face, sid, process, **extra):
+        msg = {"process": process}
+        msg.update(extra)
+        body = _envelope(msg)
+        self.sock = socket.create_connection(("127.0.0.1", face.port), timeout=60)
+        self.sock.sendall((f"POST /process.Process/Start HTTP/1.1\r\nHost: x\r\n"
+                           f"E2b-Sandbox-Id: {sid}\r\nContent-Type: application/connect+json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+        buf = b""
+        while b'"start"' not in buf:
+            d = self.sock.recv(65536)
+            assert d, buf
+            buf += d
+        self.pid = int(re.search(rb'"pid":(\d+)', buf).group(1))
+
+    def close(self):
+        self.sock.close()
+
+
+def _kill(face, sid, pid):
+    st, js, _, raw = _envd(face, sid, "/process.Process/SendSignal",
+                           json.dumps({"process": {"pid": pid}, "signal": "SIGNAL_SIGKILL"}),
+                           "application/json")
+    assert st == 200, raw
+
+
+def test_stream_input_bounded_like_send_input(tmp_path):
+    """StreamInput queued stdin without the 16 MiB bound SendInput has: a process that does
+    not read its stdin let a client grow the face's memory without limit."""
+    face = start_face(str(tmp_path))
+    try:
+        sid = face.create()["sandboxID"]
+        p = _Start(face, sid, {"cmd": "sleep", "args": ["300"]}, stdin=True)
+        chunk = base64.b64encode(b"x" * (6 << 20)).decode()
+        body = _envelope({"start": {"process": {"pid": p.pid}}})
+        for _ in range(4):  # 24 MiB in all, in messages under the 16 MiB message limit
+            body += _envelope({"data": {"input": {"stdin": chunk}}})
+        body += _envelope({}, flags=2)
+        st, _, _, raw = _envd(face, sid, "/process.Process/StreamInput", body,
+                              "application/connect+json")
+        assert st == 200, raw
+        end = _frames(raw)[-1]
+        assert end[0] & 2, raw[:200]
+        assert end[1].get("error", {}).get("code") == "resource_exhausted", end
+        assert "too much input queued" in end[1]["error"]["message"], end
+        _kill(face, sid, p.pid)
+        p.close()
+        face.kill(sid)
         _stop_clean(face)
     finally:
         discard_face(face, str(tmp_path))
