@@ -122,3 +122,33 @@ def test_stream_input_bounded_like_send_input(tmp_path):
         _stop_clean(face)
     finally:
         discard_face(face, str(tmp_path))
+
+
+def test_connect_timeout_longer_than_ten_digits_refused(tmp_path):
+    """Connect-Timeout-Ms is at most 10 digits (the Connect protocol); 19 were taken, and the
+    backend's deadline (now + timeout) overflowed: the asan face died of it, a release build
+    killed the command at once."""
+    face = start_face(str(tmp_path))
+    try:
+        sid = face.create()["sandboxID"]
+        body = _envelope({"process": {"cmd": "echo", "args": ["hi"]}})
+        for to in ("9223372036854775807", "99999999999"):
+            st, _, _, raw = face.request(
+                "POST", "/process.Process/Start", body,
+                {"E2b-Sandbox-Id": sid, "Content-Type": "application/connect+json",
+                 "Connect-Timeout-Ms": to}, api_key=False)
+            assert st == 200, raw
+            fr = _frames(raw)
+            assert len(fr) == 1 and fr[0][0] & 2, fr
+            assert fr[0][1]["error"]["code"] == "invalid_argument", fr
+            assert "too long" in fr[0][1]["error"]["message"], fr
+        # ten digits are fine (115 days)
+        st, _, _, raw = face.request(
+            "POST", "/process.Process/Start", body,
+            {"E2b-Sandbox-Id": sid, "Content-Type": "application/connect+json",
+             "Connect-Timeout-Ms": "9999999999"}, api_key=False)
+        assert st == 200 and b"aGkK" in raw, raw  # "hi\n"
+        face.kill(sid)
+        _stop_clean(face)
+    finally:
+        discard_face(face, str(tmp_path))

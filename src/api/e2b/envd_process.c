@@ -788,6 +788,12 @@ static int parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_
     *ms = 0;
     if (!h || !*h)
         return 0;
+    /* the protocol's Timeout-Milliseconds: at most 10 digits (115 days);
+     * more would overflow the backend's deadline (now + timeout) */
+    if (strlen(h) > 10) {
+        snprintf(msg, len, "protocol error: timeout \"%.20s\": too long", h);
+        return -EINVAL;
+    }
     errno = 0;
     v = strtoll(h, &end, 10);
     if (*end || errno || end == h || v < 0) {
