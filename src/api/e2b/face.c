@@ -20,6 +20,10 @@
 #include "sbx/log.h"
 #include "store/store.h"
 
+/* The largest control-plane body: its JSON (a few KiB in practice) is
+ * parsed whole on the loop thread, at some 30 bytes of tree per byte. */
+#define API_BODY_MAX ((size_t)4 << 20)
+
 /* Where a request goes, decided once its headers are in. */
 struct route {
     char id[SBX_E2B_ID_LEN + 1]; /* "" = control plane */
@@ -290,8 +294,11 @@ static int on_headers(struct sbx_http_req *req, char *detail, size_t dlen, void 
     st = route_of(req, &r, detail, dlen);
     if (st)
         return st;
-    if (!r.id[0])
+    if (!r.id[0]) {
+        /* control-plane JSON is parsed whole on the loop thread */
+        req->body_max = API_BODY_MAX;
         return 0;
+    }
     s = sbx__e2b_find(f, r.id);
     if (!s || s->state != SBX_E2B_RUNNING)
         return 0; /* answered in on_request, with the platform's body */
