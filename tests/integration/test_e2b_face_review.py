@@ -6,9 +6,12 @@ face exit non-zero at SIGTERM; the others fail on any build.
 
 import base64
 import json
+import pathlib
 import re
+import shutil
 import socket
 import struct
+import tempfile
 import time
 
 from conftest_e2b import discard_face, start_face
@@ -171,3 +174,40 @@ def test_control_plane_body_bounded(tmp_path):
         _stop_clean(face)
     finally:
         discard_face(face, str(tmp_path))
+
+
+def test_upload_without_token_writes_nothing(tmp_path):
+    """POST /files to a secure sandbox was streamed into host temp files before the
+    X-Access-Token (or signature) was checked: anyone could fill the face's TMPDIR, up to
+    16 GiB a request, and only then get the 401. envd authenticates before the body."""
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sbx-r1-"))  # short: the face takes <= 40 chars
+    face = start_face(str(tmp_path / "state"), env={"TMPDIR": str(tmp)})
+    try:
+        sb = face.create(secure=True)
+        sid, token = sb["sandboxID"], sb["envdAccessToken"]
+        total, sent = 64 << 20, 6 << 20
+        for query in ("path=/tmp/x", "path=/tmp/x&signature=v1_bogus"):
+            s = socket.create_connection(("127.0.0.1", face.port), timeout=30)
+            s.sendall((f"POST /files?{query} HTTP/1.1\r\nHost: x\r\nE2b-Sandbox-Id: {sid}\r\n"
+                       "Content-Type: application/octet-stream\r\n"
+                       f"Content-Length: {total}\r\n\r\n").encode())
+            s.sendall(b"x" * sent)
+            time.sleep(0.5)  # what the kernel took, the face has read by now
+            written = sum(f.stat().st_size for f in tmp.iterdir())
+            assert written == 0, f"{written} bytes written to the host for an unauthenticated upload"
+            s.close()
+        # a complete one still gets envd's answer
+        st, js, _, raw = face.request("POST", "/files?path=/tmp/x", b"hello",
+                                      {"E2b-Sandbox-Id": sid,
+                                       "Content-Type": "application/octet-stream"}, api_key=False)
+        assert st == 401 and js["message"] == "missing signature query parameter", raw
+        # with the token the upload works (and goes through a temp file)
+        st, _, _, raw = face.request("POST", "/files?path=/tmp/ok", b"hello",
+                                     {"E2b-Sandbox-Id": sid, "X-Access-Token": token,
+                                      "Content-Type": "application/octet-stream"}, api_key=False)
+        assert st == 200, raw
+        face.kill(sid)
+        _stop_clean(face)
+    finally:
+        discard_face(face, str(tmp_path / "state"))
+        shutil.rmtree(tmp, ignore_errors=True)
