@@ -27,6 +27,7 @@ struct sbx_api_worker {
     struct job *q_head, *q_tail;
     struct job *fin_head, *fin_tail;
     size_t threads, idle, max_threads, pending;
+    size_t queued;          /* jobs in q, not yet taken by a thread */
     bool stopping;
     char *backend;
     struct sbx_provider_config cfg;
@@ -65,6 +66,7 @@ static void *thread_main(void *arg)
             break;
         j = w->q_head;
         w->q_head = j->next;
+        w->queued--;
         if (!w->q_head)
             w->q_tail = NULL;
         pthread_mutex_unlock(&w->mu);
@@ -159,7 +161,12 @@ int sbx_api_worker_submit(struct sbx_api_worker *w, sbx_api_job_fn *run, sbx_api
     pthread_mutex_lock(&w->mu);
     push(&w->q_head, &w->q_tail, j);
     w->pending++;
-    if (w->idle == 0 && w->threads < w->max_threads) {
+    w->queued++;
+    /* An idle thread counts as idle until it wakes up: jobs submitted
+     * back to back would all be promised to the same one, and wait behind
+     * the first (a command that may run for an hour). A thread per job not
+     * covered by an idle one. */
+    if (w->queued > w->idle && w->threads < w->max_threads) {
         pthread_t t;
         pthread_attr_t a;
 
@@ -170,8 +177,10 @@ int sbx_api_worker_submit(struct sbx_api_worker *w, sbx_api_job_fn *run, sbx_api
         pthread_attr_destroy(&a);
         if (rc == 0)
             w->threads++;
-        else if (w->threads > 0)
+        else if (w->threads > 0) {
             rc = 0; /* an existing thread will get to it */
+            pthread_cond_signal(&w->cv);
+        }
     } else {
         pthread_cond_signal(&w->cv);
     }
@@ -179,6 +188,7 @@ int sbx_api_worker_submit(struct sbx_api_worker *w, sbx_api_job_fn *run, sbx_api
         /* no thread at all: take the job back */
         w->q_head = w->q_tail = NULL;
         w->pending--;
+        w->queued--;
         free(j);
     }
     pthread_mutex_unlock(&w->mu);
@@ -202,6 +212,7 @@ void sbx_api_worker_free(struct sbx_api_worker *w)
     w->stopping = true;
     dropped = w->q_head;
     w->q_head = w->q_tail = NULL;
+    w->queued = 0;
     pthread_cond_broadcast(&w->cv);
     while (w->threads > 0)
         pthread_cond_wait(&w->idle_cv, &w->mu);

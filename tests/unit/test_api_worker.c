@@ -150,12 +150,97 @@ static void test_unknown_backend(void **state)
     sbx_loop_free(l);
 }
 
+/* A job that blocks until a byte arrives on its pipe (a long command). */
+struct gate {
+    int fds[2];
+    bool done;
+    struct sbx_loop *loop;
+};
+
+static void run_gate(struct sbx_provider *p, const struct sbx_err *open_err, void *ud)
+{
+    struct gate *g = ud;
+    char c;
+
+    (void)p;
+    (void)open_err;
+    while (read(g->fds[0], &c, 1) < 0)
+        ;
+}
+
+static void done_gate(void *ud)
+{
+    struct gate *g = ud;
+
+    g->done = true;
+    sbx_loop_stop(g->loop);
+}
+
+static void on_guard(struct sbx_timer *t, void *ud)
+{
+    (void)t;
+    sbx_loop_stop(ud);
+}
+
+/* Two jobs submitted back to back while one thread is idle: the idle
+ * thread takes one; the other must get a thread of its own, not wait
+ * behind a job that may run for an hour. */
+static void test_back_to_back_jobs_with_one_idle_thread(void **state)
+{
+    struct sbx_loop *l = sbx_loop_new(NULL);
+    char *dir = state_dir();
+    struct sbx_provider_config cfg = {.state_dir = dir, .server_bin = NULL};
+    struct sbx_api_worker_opts o = {.backend = "local", .cfg = &cfg, .max_threads = 4};
+    struct sbx_api_worker *w;
+    struct sbx_timer *guard;
+    struct job warm, quick;
+    struct gate g;
+    int left = 1;
+
+    (void)state;
+    w = sbx_api_worker_new(l, &o, NULL);
+    assert_non_null(w);
+    memset(&warm, 0, sizeof(warm));
+    memset(&quick, 0, sizeof(quick));
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(pipe(g.fds), 0);
+    g.loop = l;
+    warm.loop_thread = quick.loop_thread = pthread_self();
+    warm.loop = quick.loop = l;
+    warm.left = &left;
+    assert_int_equal(sbx_api_worker_submit(w, run_job, done_job, &warm, NULL), 0);
+    sbx_loop_run(l);
+    assert_true(warm.done);
+    usleep(100 * 1000); /* its thread is back waiting: one idle thread */
+    left = 1;
+    quick.left = &left;
+    assert_int_equal(sbx_api_worker_submit(w, run_gate, done_gate, &g, NULL), 0);
+    assert_int_equal(sbx_api_worker_submit(w, run_job, done_job, &quick, NULL), 0);
+    guard = sbx_timer_new(l, on_guard, l, NULL);
+    assert_non_null(guard);
+    sbx_timer_start(guard, 10000); /* only so that a failure does not hang */
+    sbx_loop_run(l);
+    assert_true(quick.done); /* not stuck behind the gate */
+    assert_false(g.done);
+    assert_int_equal(write(g.fds[1], "x", 1), 1);
+    sbx_loop_run(l);
+    assert_true(g.done);
+    sbx_timer_close(guard);
+    sbx_api_worker_free(w);
+    close(g.fds[0]);
+    close(g.fds[1]);
+    sbx_loop_free(l);
+    assert_int_equal(system("rm -rf /tmp/sbx-test-worker-*"), 0);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jobs_run_off_loop),
         cmocka_unit_test(test_free_waits_and_drops),
         cmocka_unit_test(test_unknown_backend),
+        cmocka_unit_test(test_back_to_back_jobs_with_one_idle_thread),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -472,15 +472,16 @@ static int query_str(struct sbx_http_req *req, const char *key, struct sbx_buf *
 
 /* envd's validateSigning: with an access token, X-Access-Token must match
  * it when given; else the URL must carry the signature of op for its path
- * and username (and its expiry, not passed). 0, or the request was
- * answered. */
-static int files_signed(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const char *op)
+ * and username (and its expiry, not passed). 0, or an HTTP status with
+ * msg; nothing is answered (an upload checks it before its body). */
+static int files_sign_check(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const char *op,
+                            char *msg, size_t msg_len)
 {
     const char *t = sbx_http_req_header(req, "X-Access-Token");
     struct sbx_buf sig = SBX_BUF_INIT, path = SBX_BUF_INIT, user = SBX_BUF_INIT,
                    exp_s = SBX_BUF_INIT, want = SBX_BUF_INIT;
     int64_t exp = 0;
-    int has_sig, has_exp, rc = -1;
+    int has_sig, has_exp, rc;
     unsigned char diff = 0;
 
     if (!s->access_token)
@@ -493,8 +494,8 @@ static int files_signed(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const c
         errno = 0;
         v = strtoll(exp_s.ptr, &end, 10);
         if (!exp_s.len || *end || errno == ERANGE) {
-            sbx__e2b_respond_error(req, 400,
-                                   "Invalid format for parameter signature_expiration: value "
+            rc = 400;
+            snprintf(msg, msg_len, "Invalid format for parameter signature_expiration: value "
                                    "must be an integer");
             goto out;
         }
@@ -502,7 +503,8 @@ static int files_signed(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const c
     }
     if (t && *t) {
         if (strcmp(t, s->access_token) != 0) {
-            sbx__e2b_respond_error(req, 401, "access token present in header but does not match");
+            rc = 401;
+            snprintf(msg, msg_len, "access token present in header but does not match");
             goto out;
         }
         rc = 0;
@@ -511,12 +513,14 @@ static int files_signed(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const c
     has_sig = query_str(req, "signature", &sig);
     if (has_sig != 1 || has_exp < 0 || query_str(req, "path", &path) < 0 ||
         query_str(req, "username", &user) < 0) {
-        sbx__e2b_respond_error(req, 401, "missing signature query parameter");
+        rc = 401;
+        snprintf(msg, msg_len, "missing signature query parameter");
         goto out;
     }
     if (sbx__envd_signature(path.ptr, op, user.ptr, s->access_token, has_exp == 1 ? &exp : NULL,
                             &want) < 0) {
-        sbx__e2b_respond_error(req, 500, "out of memory");
+        rc = 500;
+        snprintf(msg, msg_len, "out of memory");
         goto out;
     }
     /* constant time for equal lengths, as subtle.ConstantTimeCompare */
@@ -524,11 +528,13 @@ static int files_signed(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const c
     for (size_t i = 0; !diff && i < sig.len; i++)
         diff |= (unsigned char)(sig.ptr[i] ^ want.ptr[i]);
     if (diff) {
-        sbx__e2b_respond_error(req, 401, "invalid signature");
+        rc = 401;
+        snprintf(msg, msg_len, "invalid signature");
         goto out;
     }
     if (has_exp == 1 && exp < sbx_wall_ms() / 1000) {
-        sbx__e2b_respond_error(req, 401, "signature is already expired");
+        rc = 401;
+        snprintf(msg, msg_len, "signature is already expired");
         goto out;
     }
     rc = 0;
@@ -539,6 +545,17 @@ out:
     sbx_buf_free(&exp_s);
     sbx_buf_free(&want);
     return rc;
+}
+
+/* files_sign_check, answered: 0, or -1 when req was answered. */
+static int files_signed(struct sbx_e2b_sbx *s, struct sbx_http_req *req, const char *op)
+{
+    char msg[128];
+    int st = files_sign_check(s, req, op, msg, sizeof(msg));
+
+    if (st)
+        sbx__e2b_respond_error(req, st, "%s", msg);
+    return st ? -1 : 0;
 }
 
 /* The /files user (?username=, else the default) and the token or the
@@ -1007,6 +1024,12 @@ static int upload_headers(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     req->body_max = UPLOAD_MAX;
     if (!up->backend_id)
         return 503;
+    /* envd authenticates before it reads the body: without the token or a
+     * valid signature nothing is written (files_post answers the 401) */
+    if (files_sign_check(s, req, "write", up->msg, sizeof(up->msg)) != 0) {
+        up->status = 401;
+        return 0;
+    }
     /* envd decompresses before it looks at the content type */
     ce = sbx_http_req_header(req, "Content-Encoding");
     coding = sbx__envd_content_gzip(ce);

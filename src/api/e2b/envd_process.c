@@ -788,6 +788,12 @@ static int parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_
     *ms = 0;
     if (!h || !*h)
         return 0;
+    /* the protocol's Timeout-Milliseconds: at most 10 digits (115 days);
+     * more would overflow the backend's deadline (now + timeout) */
+    if (strlen(h) > 10) {
+        snprintf(msg, len, "protocol error: timeout \"%.20s\": too long", h);
+        return -EINVAL;
+    }
     errno = 0;
     v = strtoll(h, &end, 10);
     if (*end || errno || end == h || v < 0) {
@@ -1331,7 +1337,13 @@ static void process_stream_input(struct sbx_e2b_sbx *s, struct sbx_http_req *req
                 snprintf(emsg, sizeof(emsg), "error writing to stdin: %s",
                          !p ? "no process selected" : "stdin not enabled or closed");
             } else if (sbx__envd_b64decode(sbx_json_str(d), sbx_json_str_len(d), &raw) < 0 ||
-                       sbx_buf_add(&p->inbuf, raw.ptr, raw.len) < 0) {
+                       p->inbuf.len + raw.len > STDIN_MAX) {
+                /* SendInput's bound: a process that does not read would
+                 * otherwise have the face hold whatever is sent */
+                code = SBX_CONNECT_RESOURCE_EXHAUSTED;
+                snprintf(emsg, sizeof(emsg),
+                         "error writing to stdin of process '%u': too much input queued", p->pid);
+            } else if (sbx_buf_add(&p->inbuf, raw.ptr, raw.len) < 0) {
                 code = SBX_CONNECT_RESOURCE_EXHAUSTED;
                 snprintf(emsg, sizeof(emsg), "error writing to stdin: out of memory");
             } else {

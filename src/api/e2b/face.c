@@ -20,6 +20,10 @@
 #include "sbx/log.h"
 #include "store/store.h"
 
+/* The largest control-plane body: its JSON (a few KiB in practice) is
+ * parsed whole on the loop thread, at some 30 bytes of tree per byte. */
+#define API_BODY_MAX ((size_t)4 << 20)
+
 /* Where a request goes, decided once its headers are in. */
 struct route {
     char id[SBX_E2B_ID_LEN + 1]; /* "" = control plane */
@@ -280,26 +284,25 @@ static int route_of(const struct sbx_http_req *req, struct route *r, char *detai
 static int on_headers(struct sbx_http_req *req, char *detail, size_t dlen, void *ud)
 {
     struct sbx_e2b_face *f = ud;
-    struct route *r = calloc(1, sizeof(*r));
+    struct route r;
     struct sbx_e2b_sbx *s;
     int st;
 
-    if (!r) {
-        snprintf(detail, dlen, "out of memory");
-        return 503;
-    }
-    st = route_of(req, r, detail, dlen);
-    if (st) {
-        free(r);
+    /* Nothing is allocated for on_request: a request whose body never
+     * completes (client gone, 413) does not reach it, and its route would
+     * leak. on_request works the route out again from the same headers. */
+    st = route_of(req, &r, detail, dlen);
+    if (st)
         return st;
-    }
-    req->route_ud = r;
-    if (!r->id[0])
+    if (!r.id[0]) {
+        /* control-plane JSON is parsed whole on the loop thread */
+        req->body_max = API_BODY_MAX;
         return 0;
-    s = sbx__e2b_find(f, r->id);
+    }
+    s = sbx__e2b_find(f, r.id);
     if (!s || s->state != SBX_E2B_RUNNING)
         return 0; /* answered in on_request, with the platform's body */
-    if (r->port != SBX_E2B_ENVD_PORT) {
+    if (r.port != SBX_E2B_ENVD_PORT) {
         req->hijack = true; /* proxy.c relays the connection */
         return 0;
     }
@@ -309,14 +312,13 @@ static int on_headers(struct sbx_http_req *req, char *detail, size_t dlen, void 
 static void on_request(struct sbx_http_req *req, void *ud)
 {
     struct sbx_e2b_face *f = ud;
-    struct route r = {{0}, 0};
+    struct route r;
     struct sbx_e2b_sbx *s;
+    char detail[256];
 
-    if (req->route_ud) {
-        r = *(struct route *)req->route_ud;
-        free(req->route_ud);
-        req->route_ud = NULL;
-    }
+    /* on_headers accepted these headers: the route is well-formed */
+    if (route_of(req, &r, detail, sizeof(detail)) != 0)
+        memset(&r, 0, sizeof(r));
     if (!r.id[0]) {
         sbx__e2b_api_handle(f, req);
         return;
