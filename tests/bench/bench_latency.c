@@ -4,6 +4,8 @@
  *   sbx-bench-latency --port N | --unix PATH  [-n COUNT] [--warmup W] [--no-floor]
  *                     [--host-header HOST] [--header 'Name: value']...  (e.g. through a proxy
  *                     that routes by Host or by headers, as `sbx serve e2b` does)
+ *                     [--per-request]  a new connection per action, its connect timed with it
+ *                     (a proxy that closes after each answer)
  *   sbx-bench-latency --floor                 [-n COUNT] [--warmup W]
  *   add --floor-ps1 to either: also measure the floor with the stock OpenHands PS1 (two command
  *   substitutions per prompt), i.e. what a server that copies that prompt verbatim cannot beat
@@ -58,6 +60,7 @@ struct opts {
     const char *host;          /* Host header; NULL = 127.0.0.1 */
     const char *headers[8];    /* extra "Name: value" lines */
     int n_headers;
+    int per_request;           /* a new connection for every action, timed with it */
     long count;
     long warmup;
     int floor_only;
@@ -487,6 +490,16 @@ static int run_server(const struct opts *o, struct stats *st)
         int status;
 
         t0 = now_ns();
+        if (o->per_request && c.fd < 0) {
+            c.len = 0;
+            c.fd = connect_server(o);
+            if (c.fd < 0) {
+                rc = c.fd;
+                fprintf(stderr, "sbx-bench-latency: connect: %s\n", strerror(-rc));
+                errors += total - i;
+                break;
+            }
+        }
         rc = write_all(c.fd, req, req_len);
         status = rc < 0 ? rc : read_response(&c, body, &blen, &close_after);
         t1 = now_ns();
@@ -508,6 +521,11 @@ static int run_server(const struct opts *o, struct stats *st)
         }
         if (i >= o->warmup)
             lat[n++] = t1 - t0;
+        if (o->per_request && status >= 0) {
+            close(c.fd);
+            c.fd = -1;
+            continue;
+        }
         if (status < 0 || close_after) {
             /* Connection lost or closed by the server: that breaks keep-alive, which is an
              * error in itself; reconnect so the rest of the run still says something. */
@@ -870,7 +888,7 @@ static void usage(FILE *fp)
 {
     fprintf(fp, "usage: sbx-bench-latency (--port N | --unix PATH) [-n COUNT] [--warmup W] "
                 "[--no-floor]\n"
-                "         [--host-header HOST] [--header 'Name: value']...\n"
+                "         [--host-header HOST] [--header 'Name: value']... [--per-request]\n"
                 "       sbx-bench-latency --floor [-n COUNT] [--warmup W]\n"
                 "  --floor-ps1: also measure the floor with the stock OpenHands PS1\n"
                 "  env SESSION_API_KEY, if set, is sent as X-Session-API-Key\n");
@@ -917,6 +935,8 @@ int main(int argc, char **argv)
                 goto bad;
             o.headers[o.n_headers++] = next;
             i++;
+        } else if (strcmp(a, "--per-request") == 0) {
+            o.per_request = 1;
         } else if (strcmp(a, "--floor") == 0) {
             o.floor_only = 1;
         } else if (strcmp(a, "--floor-ps1") == 0) {

@@ -8,7 +8,9 @@
 #   local direct   `run` "echo hi" to sbx-server of a local sandbox, over its unix socket
 #   e2b direct     the same to the sbx-server the e2b provider bootstrapped in a face
 #                  sandbox, straight to its TCP port (local backend: the host's loopback)
-#   e2b proxy      the same through the face's port proxy (Host 4444-<id>.localhost:P)
+#   e2b direct/c   e2b direct with a new connection per action
+#   e2b proxy/c    the same through the face's port proxy (Host 4444-<id>.localhost:P), which
+#                  answers one request per connection (each is routed and checked on its own)
 #   envd           one Process/Start of `bash -l -c true` through the face's envd
 #                  (what commands.run sends), tests/bench/e2b_envd.py
 #   spawn floor    `bash -l -c true` spawned on the host (the floor of the envd row)
@@ -76,9 +78,14 @@ key=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["server_key"])' "$f
 tok=$($PY -c 'import json,sys; print(json.loads(sys.argv[1]).get("traffic_token") or "")' "$facts")
 out=$(SESSION_API_KEY=$key "$lat" --port "$SBX_E2B_SERVER_PORT" -n "$N" --warmup 100 --no-floor) || exit 1
 row "e2b direct" "$out"
+# the proxy answers one request per connection (proxy.c): its row and its baseline both
+# open a connection per action
+out=$(SESSION_API_KEY=$key "$lat" --port "$SBX_E2B_SERVER_PORT" --per-request -n "$N" \
+      --warmup 100 --no-floor) || exit 1
+row "e2b direct/c" "$out"
 out=$(SESSION_API_KEY=$key "$lat" --port "$port" --host-header "$SBX_E2B_SERVER_PORT-$eid.localhost:$port" \
-      --header "e2b-traffic-access-token: $tok" -n "$N" --warmup 100 --no-floor) || exit 1
-row "e2b proxy" "$out"
+      --header "e2b-traffic-access-token: $tok" --per-request -n "$N" --warmup 100 --no-floor) || exit 1
+row "e2b proxy/c" "$out"
 
 # envd: the token as the face hands it out
 token=$($PY -c 'import json, sys, urllib.request as u
@@ -108,7 +115,8 @@ rows = [l.rsplit(" ", 2) for l in open(sys.argv[1]).read().splitlines()]
 v = {r[0]: (float(r[1]), float(r[2])) for r in rows}
 print(f"{'path':<14} {'p50 us':>9} {'p99 us':>9}  ratio")
 base = {"local direct": "local direct", "e2b direct": "local direct",
-        "e2b proxy": "e2b direct", "envd": "spawn floor", "spawn floor": "spawn floor"}
+        "e2b direct/c": "e2b direct/c", "e2b proxy/c": "e2b direct/c",
+        "envd": "spawn floor", "spawn floor": "spawn floor"}
 for name, (p50, p99) in v.items():
     b = v[base[name]][0]
     print(f"{name:<14} {p50:>9.0f} {p99:>9.0f}  {p50 / b:.2f}x {base[name]}")

@@ -5,14 +5,12 @@
  * request's headers are in (sbx_http_hijack) and relayed byte for byte to a
  * socket connected upstream, so that streamed bodies, long responses and
  * WebSocket upgrades pass through unchanged. The request head is rewritten
- * (Host, hop-by-hop headers, the routing headers). A request routed by
- * the E2b-Sandbox-Id/-Port headers goes with `Connection: close` unless it
- * is an Upgrade: clients pool connections by host, and on 127.0.0.1 the
- * next request on the same connection may name another sandbox, so each is
- * routed on its own. A request routed by its Host (<port>-<id>.<domain>)
- * keeps the client's keep-alive: the connection stays bound to that
- * sandbox and port, which is what any pool keyed by host expects, and later
- * requests on it pass through unchanged.
+ * (Host, hop-by-hop headers, the routing headers) and carries
+ * `Connection: close` unless it is an Upgrade: one client connection is one
+ * request upstream, so each request is routed, and its traffic token
+ * checked, on its own. (Keeping the connection would relay the next request
+ * unseen to the first one's sandbox: a pooling proxy in front could then
+ * reach sandbox B through A's connection without B's token.)
  *
  * port_url and the name lookup run on the worker; the answer (an address)
  * is cached per sandbox and port. Connect and relay are non-blocking, on
@@ -195,8 +193,8 @@ static void relay_step(struct relay *r)
         shutdown(r->cl.fd, SHUT_WR);
         r->cl.wr_shut = true;
     }
-    /* Both directions are done: the upstream closed after a `Connection:
-     * close` request, or either side closed a kept-alive connection. */
+    /* The answer is complete: the request went with `Connection: close`, so
+     * nothing more comes for this client connection. */
     if (r->cl.wr_shut && (r->up.wr_shut || r->up.rd_eof)) {
         relay_free(r);
         return;
@@ -527,17 +525,9 @@ static int build_head(const struct sbx_http_req *req, int port, struct sbx_buf *
     for (i = 0; rc == 0 && i < req->nheaders; i++)
         if (!hop_by_hop(req->headers[i].name))
             rc = sbx_buf_addf(out, "%s: %s\r\n", req->headers[i].name, req->headers[i].value);
-    if (rc == 0) {
-        const char *conn = sbx_http_req_header(req, "Connection");
-        bool by_header = sbx_http_req_header(req, "E2b-Sandbox-Id") != NULL;
-
-        if (wants_upgrade(req))
-            rc = sbx_buf_addstr(out, "Connection: Upgrade\r\n\r\n");
-        else if (by_header || (conn && strcasestr(conn, "close")))
-            rc = sbx_buf_addstr(out, "Connection: close\r\n\r\n");
-        else
-            rc = sbx_buf_addstr(out, "\r\n");
-    }
+    if (rc == 0)
+        rc = sbx_buf_addstr(out, wants_upgrade(req) ? "Connection: Upgrade\r\n\r\n"
+                                                    : "Connection: close\r\n\r\n");
     return rc;
 }
 
