@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/ct.h"
 #include "base/time.h"
 #include "json/json.h"
 #include "net/http_server.h"
@@ -443,17 +444,6 @@ static int find_route(const struct sbx_http_req *req, enum route_id *id)
     return path_seen ? 405 : 404;
 }
 
-/* Constant-time string comparison (the length still shows). */
-static bool key_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), i;
-    unsigned char d = la != lb;
-
-    for (i = 0; i < la; i++)
-        d |= (unsigned char)a[i] ^ (unsigned char)b[i % (lb ? lb : 1)];
-    return d == 0;
-}
-
 int sbx_server_on_headers(struct sbx_http_req *req, char *detail, size_t n, void *ud)
 {
     struct sbx_server *s = ud;
@@ -465,7 +455,7 @@ int sbx_server_on_headers(struct sbx_http_req *req, char *detail, size_t n, void
         strcmp(req->path, "/server_info") != 0) {
         const char *k = sbx_http_req_header(req, "X-Session-API-Key");
 
-        if (!k || !key_equal(k, s->cfg.api_key)) {
+        if (!k || !sbx_ct_streq(k, s->cfg.api_key)) {
             snprintf(detail, n, "Invalid API Key");
             return 403;
         }

@@ -211,3 +211,33 @@ def test_upload_without_token_writes_nothing(tmp_path):
     finally:
         discard_face(face, str(tmp_path / "state"))
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_envd_rpc_body_bounded(tmp_path):
+    """envd RPC bodies are parsed whole on the loop thread; they were read up to the server's
+    64 MiB default. The largest a client has a reason to send is one Connect message (16 MiB
+    of stdin as base64 in JSON): past 24 MiB the face answers 413 at the headers, and the
+    connection is closed rather than drained."""
+    face = start_face(str(tmp_path))
+    try:
+        sid = face.create()["sandboxID"]
+        s = socket.create_connection(("127.0.0.1", face.port), timeout=30)
+        s.sendall((f"POST /process.Process/SendInput HTTP/1.1\r\nHost: x\r\n"
+                   f"E2b-Sandbox-Id: {sid}\r\nContent-Type: application/json\r\n"
+                   f"Connect-Protocol-Version: 1\r\nContent-Length: {25 << 20}\r\n\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            d = s.recv(65536)
+            assert d, got
+            got += d
+        assert got.startswith(b"HTTP/1.1 413"), got[:200]
+        s.close()
+        # a body under the bound still reaches the RPC (here: its not-found answer)
+        st, js, _, raw = _envd(face, sid, "/process.Process/SendInput",
+                               json.dumps({"process": {"pid": 999999},
+                                           "input": {"stdin": "A" * (8 << 20)}}),
+                               "application/json")
+        assert st == 404 and js["code"] == "not_found", (st, raw[:200])
+        _stop_clean(face)
+    finally:
+        discard_face(face, str(tmp_path))

@@ -325,6 +325,22 @@ static void test_lifecycle(void **state)
         assert_string_equal(r.out, "none\n");
         sbx_exec_result_release(&r);
     }
+    /* a timeout past any clock is no deadline (it overflowed into an
+     * instant kill before) */
+    {
+        const char *argv[] = {"sh", "-c", "echo done", NULL};
+        struct sbx_exec_req req;
+
+        memset(&req, 0, sizeof(req));
+        req.argv = argv;
+        req.timeout_ms = INT64_MAX;
+        req.stdin_fd = req.stdout_fd = req.stderr_fd = -1;
+        assert_int_equal(sbx_provider_exec(f->p, info.id, &req, &r, &err), 0);
+        assert_false(r.timed_out);
+        assert_int_equal(r.exit_code, 0);
+        assert_string_equal(r.out, "done\n");
+        sbx_exec_result_release(&r);
+    }
     /* both pipes drained at once (no deadlock on a full pipe), and a bound */
     run(f, info.id, "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2", &r);
     assert_int_equal(r.out_len, 3000000);

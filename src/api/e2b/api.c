@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/ct.h"
 #include "base/time.h"
 #include "json/json.h"
 #include "net/loop.h"
@@ -1151,7 +1152,7 @@ static bool authorized(struct sbx_e2b_face *f, struct sbx_http_req *req)
         sbx__e2b_respond_error(req, 401, "authorization header is missing");
         return false;
     }
-    if (f->api_key && strcmp(key, f->api_key) != 0) {
+    if (f->api_key && !sbx_ct_streq(key, f->api_key)) {
         sbx__e2b_respond_error(req, 401,
                                "Invalid API key, please visit https://e2b.dev/docs/api-key for "
                                "more information.\nInvalid API key");

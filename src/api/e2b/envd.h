@@ -26,6 +26,10 @@
 #include "base/buf.h"
 #include "net/connect.h"
 
+/* The largest envd RPC body accepted (413 past it): one Connect message of
+ * SBX_CONNECT_DEFAULT_MAX_MESSAGE bytes as base64 in JSON, with its envelope. */
+#define SBX_ENVD_RPC_BODY_MAX ((size_t)24 << 20)
+
 struct sbx_json;
 
 /* The Linux user a request acts as: "user" (default) or "root". */

@@ -18,6 +18,7 @@
 
 #include "archive/gzip.h"
 #include "base/base64.h"
+#include "base/ct.h"
 #include "base/fd.h"
 #include "base/time.h"
 #include "json/json.h"
@@ -82,7 +83,7 @@ static bool token_ok(const struct sbx_e2b_sbx *s, const struct sbx_http_req *req
 {
     const char *t = sbx_http_req_header(req, "X-Access-Token");
 
-    return !s->access_token || (t && strcmp(t, s->access_token) == 0);
+    return !s->access_token || sbx_ct_streq(t, s->access_token);
 }
 
 /* ---- Connect unary helpers ------------------------------------------------ */
@@ -482,7 +483,6 @@ static int files_sign_check(struct sbx_e2b_sbx *s, struct sbx_http_req *req, con
                    exp_s = SBX_BUF_INIT, want = SBX_BUF_INIT;
     int64_t exp = 0;
     int has_sig, has_exp, rc;
-    unsigned char diff = 0;
 
     if (!s->access_token)
         return 0;
@@ -502,7 +502,7 @@ static int files_sign_check(struct sbx_e2b_sbx *s, struct sbx_http_req *req, con
         exp = v;
     }
     if (t && *t) {
-        if (strcmp(t, s->access_token) != 0) {
+        if (!sbx_ct_streq(t, s->access_token)) {
             rc = 401;
             snprintf(msg, msg_len, "access token present in header but does not match");
             goto out;
@@ -523,11 +523,8 @@ static int files_sign_check(struct sbx_e2b_sbx *s, struct sbx_http_req *req, con
         snprintf(msg, msg_len, "out of memory");
         goto out;
     }
-    /* constant time for equal lengths, as subtle.ConstantTimeCompare */
-    diff = sig.len != want.len;
-    for (size_t i = 0; !diff && i < sig.len; i++)
-        diff |= (unsigned char)(sig.ptr[i] ^ want.ptr[i]);
-    if (diff) {
+    /* as subtle.ConstantTimeCompare */
+    if (!sbx_ct_equal(sig.ptr, sig.len, want.ptr, want.len)) {
         rc = 401;
         snprintf(msg, msg_len, "invalid signature");
         goto out;
@@ -1283,8 +1280,16 @@ int sbx__e2b_envd_headers(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
 {
     int st;
 
-    if (req->method != SBX_HTTP_POST || strcmp(req->path, "/files") != 0)
+    if (req->method != SBX_HTTP_POST || strcmp(req->path, "/files") != 0) {
+        /* RPC bodies are parsed whole on the loop: the largest a client has
+         * a reason to send is one Connect message (SendInput's base64 stdin
+         * of 16 MiB, in JSON), not the server's 64 MiB default. StreamInput
+         * (client streaming: many messages in one body) keeps that default;
+         * its queued stdin has its own 16 MiB bound. */
+        if (strcmp(req->path, "/process.Process/StreamInput") != 0)
+            req->body_max = SBX_ENVD_RPC_BODY_MAX;
         return 0;
+    }
     st = upload_headers(f, s, req);
     if (st)
         snprintf(detail, detail_len, "out of memory");

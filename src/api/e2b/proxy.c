@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/ct.h"
 #include "json/json.h"
 #include "net/loop.h"
 #include "sbx/log.h"
@@ -549,7 +550,7 @@ void sbx__e2b_proxy_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s, int po
     if (s->traffic_token) {
         const char *tok = sbx_http_req_header(req, "e2b-traffic-access-token");
 
-        if (!tok || strcmp(tok, s->traffic_token) != 0) {
+        if (!sbx_ct_streq(tok, s->traffic_token)) {
             sbx__e2b_respond_error(req, 403,
                                    "The sandbox %s requires a valid traffic access token "
                                    "(e2b-traffic-access-token header)",

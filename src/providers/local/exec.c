@@ -97,7 +97,10 @@ int sbx__local_exec(struct sbx_provider *p, const char *id, const struct sbx_exe
     int send_fds[3] = {-1, -1, -1};
     int owned[3] = {-1, -1, -1}; /* descriptors we made for the command */
     int conn = -1, rc, i, nfds, exited = 0, st = 0;
-    int64_t deadline = req->timeout_ms > 0 ? sbx_now_ms() + req->timeout_ms : 0;
+    /* a timeout past any clock (years) is no deadline, not an overflow */
+    int64_t deadline = req->timeout_ms > 0 && req->timeout_ms < INT64_MAX / 4
+                           ? sbx_now_ms() + req->timeout_ms
+                           : 0;
     int rfds[3];
 
     memset(cap, 0, sizeof(cap));
