@@ -12,6 +12,11 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
   GET  /_stats   {"counts": {route: attempts}, "sandboxes": [ids],
                   "starts": [[headers, request] of each Process/Start]}
   POST /_kill/<id>   the sandbox disappears (killed under the client)
+  POST /_config  {"envd_version": "0.5.6"}: the envd of sandboxes made from then on; one
+                 older than 0.5.7 takes /files uploads as multipart/form-data only (as envd
+                 did before it took application/octet-stream), one older than 0.4.0 needs
+                 ?username= on /files
+  GET  /_stats   ... "uploads": [[content type, username or null] of each POST /files]
 
 Routes: create, get, list, connect, timeout, pause, kill, start, files (move and remove
 are counted); requests with
@@ -21,6 +26,8 @@ is always exercised. Run as a script: prints "listening on <url>".
 """
 
 import base64
+import email.parser
+import email.policy
 import json
 import os
 import random
@@ -56,6 +63,8 @@ class State:
         self.counts = {}
         self.faults = {}
         self.starts = []  # (headers, request) of every Process/Start
+        self.uploads = []  # (content type, username) of every POST /files
+        self.envd_version = "0.5.7"
         self.root = root
 
     def count(self, route):
@@ -168,7 +177,12 @@ class Handler(BaseHTTPRequestHandler):
             with self.st.lock:
                 return self.reply(200, {"counts": self.st.counts,
                                         "sandboxes": sorted(self.st.sandboxes),
-                                        "starts": self.st.starts})
+                                        "starts": self.st.starts,
+                                        "uploads": self.st.uploads})
+        if parts[0] == "_config":
+            with self.st.lock:
+                self.st.envd_version = json.loads(data)["envd_version"]
+            return self.reply(200, {})
         if parts[0] == "_reset":
             with self.st.lock:
                 self.st.counts.clear()
@@ -183,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
     # ---- control plane -------------------------------------------------------
     def sandbox_json(self, sb, detail=True, token=True):
         v = {"templateID": sb["templateID"], "sandboxID": sb["id"], "clientID": "fake",
-             "envdVersion": "0.5.7", "domain": self.server.domain}
+             "envdVersion": sb["envdVersion"], "domain": self.server.domain}
         if token:
             v["envdAccessToken"] = sb["token"]
         if detail:
@@ -202,7 +216,8 @@ class Handler(BaseHTTPRequestHandler):
         sb = {"id": sid, "templateID": req["templateID"], "metadata": req.get("metadata") or {},
               "envVars": req.get("envVars") or {}, "state": "running",
               "token": "tok-" + sid, "startedAt": now_iso(),
-              "endAt": now_iso(req.get("timeout", 15)), "secure": req.get("secure")}
+              "endAt": now_iso(req.get("timeout", 15)), "secure": req.get("secure"),
+              "envdVersion": self.st.envd_version}
         os.makedirs(os.path.join(self.st.root, sid), exist_ok=True)
         with self.st.lock:
             self.st.sandboxes[sid] = sb
@@ -286,6 +301,24 @@ class Handler(BaseHTTPRequestHandler):
                     return self.error(404, "file not found")
                 with open(p, "rb") as f:
                     return self.reply(200, raw=f.read(), ctype="application/octet-stream")
+            ctype = self.headers.get("Content-Type", "")
+            user = q.get("username", [None])[0]
+            with self.st.lock:
+                self.st.uploads.append([ctype, user])
+            version = tuple(int(x) for x in sb["envdVersion"].split("."))
+            if version < (0, 4, 0) and not user:
+                return self.error(400, "username is required")
+            if ctype.startswith("multipart/form-data"):
+                msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                    b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + data)
+                files = [part for part in msg.iter_parts()
+                         if part.get_param("name", header="content-disposition") == "file"]
+                if len(files) != 1:
+                    return self.error(400, "expected one part named file")
+                data = files[0].get_payload(decode=True)
+            elif version < (0, 5, 7):
+                return self.error(400, "error parsing multipart form: request Content-Type "
+                                       "isn't multipart/form-data")
             os.makedirs(os.path.dirname(p), exist_ok=True)
             with open(p, "wb") as f:
                 f.write(data)

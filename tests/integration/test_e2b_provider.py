@@ -286,6 +286,27 @@ def test_upload_is_moved_into_place_and_cleaned_up_on_failure(cli, fake, tmp_pat
     assert counts(fake)["remove"] == 1
 
 
+@pytest.mark.parametrize("version,ctype,user", [
+    ("0.5.7", "application/octet-stream", None),
+    ("0.5.6", "multipart/form-data", None),
+    ("0.3.9", "multipart/form-data", "user"),
+])
+def test_upload_as_the_sandbox_envd_version_takes_it(cli, fake, tmp_path, version, ctype, user):
+    # envd took application/octet-stream uploads from 0.5.7 on, and the default user
+    # from 0.4.0 on: the SDK sends multipart (and ?username=user) to older ones, which
+    # templates built earlier still run
+    ctl(fake, "/_config", {"envd_version": version})
+    sid = create(cli)
+    src = tmp_path / "f.bin"
+    src.write_bytes(bytes(range(256)) * 40)
+    cli("cp", str(src), f"{sid}:/data/f.bin", check=0)
+    root = os.path.join(e2b_fake.root_of(fake), sid)
+    assert open(os.path.join(root, "data/f.bin"), "rb").read() == src.read_bytes()
+    uploads = ctl(fake, "/_stats")["uploads"]
+    assert len(uploads) == 1 and uploads[0][0].startswith(ctype), uploads
+    assert uploads[0][1] == user, uploads
+
+
 def test_pause_resume_remove(cli, fake):
     sid = create(cli)
     cli("pause", sid, check=0)

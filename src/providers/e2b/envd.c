@@ -221,6 +221,28 @@ int sbx__e2b_stat(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *path, 
     return rc;
 }
 
+bool sbx__e2b_version_at_least(const char *v, const char *min)
+{
+    if (!v || !*v)
+        return true;
+    while (*v || *min) {
+        char *end;
+        unsigned long a = strtoul(v, &end, 10), b;
+
+        v = *end == '.' ? end + 1 : end;
+        b = strtoul(min, &end, 10);
+        min = *end == '.' ? end + 1 : end;
+        if (a != b)
+            return a > b;
+        if (!*v && !*min)
+            break;
+        /* a part that is no number (a pre-release suffix) ends the comparison */
+        if ((*v && (*v < '0' || *v > '9')) || (*min && (*min < '0' || *min > '9')))
+            break;
+    }
+    return true;
+}
+
 /* ---- exit status ------------------------------------------------------------- */
 
 /* Go's names of signals (syscall's signal table), as ProcessState.String()

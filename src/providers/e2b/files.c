@@ -17,11 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int files_path(struct sbx_buf *b, const char *sandbox_path)
+/* /files?path=<p>, and the user for an envd too old to pick the template's
+ * default one itself (the SDK names "user" then). */
+static int files_path(struct sbx_buf *b, const struct sbx__e2b_sbx *s, const char *sandbox_path)
 {
     int rc = sbx_buf_addstr(b, "/files?path=");
 
-    return rc ? rc : sbx_http_url_encode(b, sandbox_path);
+    if (rc == 0)
+        rc = sbx_http_url_encode(b, sandbox_path);
+    if (rc == 0 && !sbx__e2b_version_at_least(s->envd_version, SBX_E2B_ENVD_DEFAULT_USER))
+        rc = sbx_buf_addstr(b, "&username=user");
+    return rc;
 }
 
 /* One /files request (GET to resp_fd, or POST from fd), refetching the
@@ -70,21 +76,36 @@ int sbx__e2b_upload_fd(struct sbx__e2b *e, struct sbx__e2b_sbx *s, int fd, int64
                        const char *sandbox_path, struct sbx_err *err)
 {
     struct sbx_http_req req = {0};
+    struct sbx_http_part part = {0};
     struct sbx_buf path = SBX_BUF_INIT, what = SBX_BUF_INIT;
     int rc;
 
-    if (files_path(&path, sandbox_path) < 0 || sbx_buf_addf(&what, "upload to %s",
+    if (files_path(&path, s, sandbox_path) < 0 || sbx_buf_addf(&what, "upload to %s",
                                                              sandbox_path) < 0) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
         goto out;
     }
     req.method = "POST";
     req.path = path.ptr;
-    req.use_body_fd = true;
-    req.body_fd = fd;
-    req.body_fd_offset = 0;
-    req.body_fd_len = len;
-    req.content_type = "application/octet-stream";
+    if (sbx__e2b_version_at_least(s->envd_version, SBX_E2B_ENVD_OCTET_STREAM)) {
+        req.use_body_fd = true;
+        req.body_fd = fd;
+        req.body_fd_offset = 0;
+        req.body_fd_len = len;
+        req.content_type = "application/octet-stream";
+    } else {
+        /* an older envd reads only multipart/form-data: one part named file
+         * whose filename is the destination, as the SDK sends it */
+        part.name = "file";
+        part.filename = sandbox_path;
+        part.content_type = "application/octet-stream";
+        part.use_fd = true;
+        part.fd = fd;
+        part.fd_offset = 0;
+        part.fd_len = len;
+        req.parts = &part;
+        req.n_parts = 1;
+    }
     req.max_body_bytes = 1 << 20;
     rc = files_call(e, s, &req, what.ptr, err);
 out:
@@ -168,7 +189,7 @@ int sbx__e2b_download(struct sbx__e2b *e, const char *id, const char *sandbox_pa
     if (rc < 0)
         return rc;
     sbx__e2b_keepalive(e, &s);
-    if (files_path(&path, sandbox_path) < 0 ||
+    if (files_path(&path, &s, sandbox_path) < 0 ||
         sbx_buf_addf(&what, "download of %s", sandbox_path) < 0 ||
         sbx_buf_addf(&tmp, "%s.sbx-XXXXXX", host_path) < 0) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");

@@ -166,6 +166,7 @@ struct sbx__e2b_sbx {
     char *traffic_token; /* trafficAccessToken; NULL = none known */
     bool traffic_known;  /* traffic_token NULL and this: public ports */
     char *server_key;    /* SESSION_API_KEY of the sbx-server sbx started */
+    char *envd_version;  /* the sandbox's envdVersion; NULL = not known */
     int64_t timeout_s;
     int64_t kept_ms;     /* wall time of the last keep-alive */
 };
@@ -232,6 +233,15 @@ int sbx__e2b_envd_error(const char *id, const char *rpc, int status, const char 
 /* After an envd call failed without an answer (rc): -EPIPE when the
  * sandbox is gone or paused (asked of the control plane), else rc. */
 int sbx__e2b_gone_or(struct sbx__e2b *e, const char *id, int rc, struct sbx_err *err);
+/* Whether the dotted version v (an envdVersion) is at least min; an unknown
+ * (NULL or empty) v counts as the newest. */
+bool sbx__e2b_version_at_least(const char *v, const char *min);
+/* The first envd that takes /files uploads as application/octet-stream (older
+ * ones: multipart/form-data only; the SDK's ENVD_OCTET_STREAM_UPLOAD). */
+#define SBX_E2B_ENVD_OCTET_STREAM "0.5.7"
+/* The first envd that runs requests without a user as the template's default
+ * user (older ones: the SDK always names user "user"). */
+#define SBX_E2B_ENVD_DEFAULT_USER "0.4.0"
 /* The exit status of an EndEvent: exit code, or 128+signal with the signal
  * from its status text ("signal: killed"). */
 void sbx__e2b_end_status(const struct sbx_json *end, int *exit_code, int *term_signal);
