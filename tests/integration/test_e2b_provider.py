@@ -307,6 +307,38 @@ def test_upload_as_the_sandbox_envd_version_takes_it(cli, fake, tmp_path, versio
     assert uploads[0][1] == user, uploads
 
 
+def test_download_keeps_to_the_umask_and_an_existing_files_mode(cli, fake, tmp_path):
+    # a file copied out of a sandbox may be a secret: it is made as any new file
+    # (0666 less the umask, as the local provider makes it), and a file it replaces
+    # keeps its mode, never a world-readable 0644 forced on it
+    sid = create(cli)
+    # the fake runs cp's probe on this host and serves /files from its root: the
+    # file is in both places
+    key = str(tmp_path / "src" / "key")
+    for d in ("", os.path.join(e2b_fake.root_of(fake), sid)):
+        os.makedirs(d + os.path.dirname(key), exist_ok=True)
+        with open(d + key, "wb") as f:
+            f.write(b"secret\n")
+    old = os.umask(0o077)
+    try:
+        cli("cp", f"{sid}:{key}", str(tmp_path / "new"), check=0)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new").read_bytes() == b"secret\n"
+    assert os.stat(tmp_path / "new").st_mode & 0o7777 == 0o600
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old\n")
+    os.chmod(kept, 0o640)
+    old = os.umask(0o022)
+    try:
+        cli("cp", f"{sid}:{key}", str(kept), check=0)
+    finally:
+        os.umask(old)
+    assert kept.read_bytes() == b"secret\n"
+    assert os.stat(kept).st_mode & 0o7777 == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["kept", "new", "src", "state"]
+
+
 def test_pause_resume_remove(cli, fake):
     sid = create(cli)
     cli("pause", sid, check=0)

@@ -183,6 +183,9 @@ int sbx__e2b_download(struct sbx__e2b *e, const char *id, const char *sandbox_pa
     struct sbx__e2b_sbx s = {0};
     struct sbx_http_req req = {0};
     struct sbx_buf path = SBX_BUF_INIT, what = SBX_BUF_INIT, tmp = SBX_BUF_INIT;
+    struct stat old;
+    bool replace;
+    char r[13];
     int fd = -1, rc;
 
     rc = sbx__e2b_sbx_load(e, id, false, &s, err);
@@ -191,11 +194,14 @@ int sbx__e2b_download(struct sbx__e2b *e, const char *id, const char *sandbox_pa
     sbx__e2b_keepalive(e, &s);
     if (files_path(&path, &s, sandbox_path) < 0 ||
         sbx_buf_addf(&what, "download of %s", sandbox_path) < 0 ||
-        sbx_buf_addf(&tmp, "%s.sbx-XXXXXX", host_path) < 0) {
+        sbx__e2b_random_hex(r, 6) < 0 || sbx_buf_addf(&tmp, "%s.sbx-%s", host_path, r) < 0) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
         goto out;
     }
-    fd = mkstemp(tmp.ptr);
+    /* made as any new file (0666 less the umask: what was copied out may be
+     * a secret), or with the mode of the file it replaces */
+    replace = stat(host_path, &old) == 0 && S_ISREG(old.st_mode);
+    fd = open(tmp.ptr, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
         goto out;
@@ -205,7 +211,7 @@ int sbx__e2b_download(struct sbx__e2b *e, const char *id, const char *sandbox_pa
     req.use_resp_fd = true;
     req.resp_fd = fd;
     rc = files_call(e, &s, &req, what.ptr, err);
-    if (rc == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+    if (rc == 0 && ((replace && fchmod(fd, old.st_mode & 07777) < 0) || fsync(fd) < 0))
         rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
     if (rc == 0 && close(fd) < 0)
         rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
