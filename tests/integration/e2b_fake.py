@@ -5,10 +5,12 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
 /files) to run commands on this host, plus faults injected on request:
 
   POST /_fault   {"route": R, "status": S, "count": N, "retry_after": "0",
-                  "mode": "after_create" | "drop" | "gone"}
+                  "mode": "after_create" | "drop" | "gone" | "stall"}
                  (after_create: the sandbox is made, then the status answered; drop: a
                  Process/Start stream cut after its first output; gone: the sandbox is
-                 killed as a Process/Start arrives)
+                 killed as a Process/Start arrives; stall: a Process/Start stream that
+                 goes silent after its start, its connection left open for 40 s, as a
+                 connection that died without a reset looks)
   GET  /_stats   {"counts": {route: attempts}, "sandboxes": [ids],
                   "starts": [[headers, request] of each Process/Start]}
   POST /_kill/<id>   the sandbox disappears (killed under the client)
@@ -375,6 +377,10 @@ class Handler(BaseHTTPRequestHandler):
 
         chunk(envelope({"event": {"start": {"pid": 4242}}}))
         chunk(envelope({"event": {"keepalive": {}}}))
+        if f and f.get("mode") == "stall":
+            time.sleep(40)
+            self.close_connection = True
+            return
         if f and f.get("mode") == "drop":
             chunk(envelope({"event": {"data": {"stdout": base64.b64encode(b"partial\n")
                                                .decode()}}}))

@@ -226,6 +226,25 @@ def test_dropped_stream_is_epipe_not_a_hang(cli, fake):
     assert r.stdout == "partial\n"
 
 
+def test_silent_stream_is_reported_not_a_hang(cli, fake):
+    # a connection that died without a reset (a NAT that forgot it, a laptop that slept)
+    # sends nothing, not even envd's keepalives, which it sends at the interval asked:
+    # after a few missed ones the command's outcome is unknown, with or without a
+    # timeout of its own (not reported as timed out: nothing says it ran that long)
+    sid = create(cli)
+    for extra in ((), ("--timeout", "600")):
+        fault(fake, route="start", mode="stall")
+        r = cli("exec", "--raw", *extra, sid, "--", "true",
+                env_over={"SBX_E2B_KEEPALIVE_S": "1"})
+        assert r.returncode == 1, describe(r)  # -EPIPE
+        assert "went silent" in r.stderr and "outcome is unknown" in r.stderr, describe(r)
+    h = ctl(fake, "/_stats")["starts"][-1][0]
+    assert h["keepalive-ping-interval"] == "1"
+    # out of range
+    r = cli("exec", "--raw", sid, "--", "true", env_over={"SBX_E2B_KEEPALIVE_S": "0"})
+    assert r.returncode == 3 and "SBX_E2B_KEEPALIVE_S" in r.stderr, describe(r)
+
+
 def test_sandbox_killed_under_us(cli, fake):
     sid = create(cli)
     cli("exec", "--raw", sid, "--", "true", check=0)

@@ -486,6 +486,31 @@ static void test_retry_policy(void **state)
     assert_int_equal(sbx__e2b_retry_delay(p, 1, 0, 501, NULL, true), -1);
 }
 
+static void test_config_keepalive(void **state)
+{
+    static const char *const none[] = {NULL};
+    static const char *const two[] = {"SBX_E2B_KEEPALIVE_S=2", NULL};
+    static const char *const bad[][2] = {{"SBX_E2B_KEEPALIVE_S=0", NULL},
+                                         {"SBX_E2B_KEEPALIVE_S=3601", NULL},
+                                         {"SBX_E2B_KEEPALIVE_S=5s", NULL}};
+    struct sbx__e2b_config c;
+    struct sbx_err err = {0};
+
+    (void)state;
+    load(&c, none);
+    assert_int_equal(c.keepalive_s, 50);
+    sbx__e2b_config_release(&c);
+    load(&c, two);
+    assert_int_equal(c.keepalive_s, 2);
+    sbx__e2b_config_release(&c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fake_env = bad[i];
+        assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "SBX_E2B_KEEPALIVE_S"));
+        sbx_err_clear(&err);
+    }
+}
+
 static void test_envd_version(void **state)
 {
     (void)state;
@@ -539,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_base64_decode),   cmocka_unit_test(test_config_public),
         cmocka_unit_test(test_traffic_of),      cmocka_unit_test(test_create_body),
         cmocka_unit_test(test_random_hex),      cmocka_unit_test(test_envd_version),
+        cmocka_unit_test(test_config_keepalive),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

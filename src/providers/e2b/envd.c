@@ -25,9 +25,10 @@
 #include "base/time.h"
 #include "net/connect.h"
 
-/* Seconds between envd's keepalive events; 1 when a cancel descriptor must
- * be watched (the events wake the reader up). */
-#define KEEPALIVE_S 50
+/* A stream that got nothing for this many keepalive intervals (and this
+ * slack) went over a connection that died without a reset. */
+#define IDLE_KEEPALIVES 3
+#define IDLE_SLACK_MS 5000
 /* "root:" in base64: envd runs the process as root. */
 #define ROOT_AUTH "Authorization: Basic cm9vdDo="
 
@@ -312,6 +313,9 @@ struct stream {
     bool use_cancel;
     int cancel_fd;
     bool canceled;
+    int64_t last_ms;   /* monotonic time of the last byte */
+    int64_t idle_ms;   /* the request's idle limit */
+    bool stalled;      /* it ran out: nothing, not even a keepalive, came */
     struct pump *pump; /* NULL: no stdin */
 };
 
@@ -480,6 +484,7 @@ static int on_data(const void *p, size_t n, void *ud)
     struct stream *st = ud;
     const char *c = p;
 
+    st->last_ms = sbx_now_ms();
     if (st->use_cancel) {
         struct pollfd pf = {st->cancel_fd, POLLIN, 0};
 
@@ -581,6 +586,9 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
     struct sbx_http_client *c = NULL;
     struct sbx_http_req req = {0};
     struct sbx_http_resp resp;
+    /* 1 s when a cancel descriptor must be watched: the events wake the
+     * reader up */
+    int ka_s = st->use_cancel ? 1 : e->cfg.keepalive_s;
     int rc;
 
     sbx_http_resp_init(&resp);
@@ -591,7 +599,7 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
         goto out;
     }
     if (rc < 0 || sbx_connect_envelope(&env, 0, msg.ptr, msg.len) < 0 ||
-        sbx_buf_addf(&ka, "Keepalive-Ping-Interval: %d", st->use_cancel ? 1 : KEEPALIVE_S) < 0 ||
+        sbx_buf_addf(&ka, "Keepalive-Ping-Interval: %d", ka_s) < 0 ||
         (so->timeout_ms > 0 &&
          sbx_buf_addf(&tmo, "Connect-Timeout-Ms: %" PRId64, so->timeout_ms) < 0)) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
@@ -621,7 +629,11 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
     req.timeout_ms = so->timeout_ms > 0 ? so->timeout_ms + 30000 : 0;
     if (st->only_start)
         req.timeout_ms = 60000; /* the start frame, or the ready line */
+    /* envd sends an event at least every ka_s seconds */
+    st->idle_ms = req.idle_timeout_ms = (int64_t)ka_s * 1000 * IDLE_KEEPALIVES + IDLE_SLACK_MS;
+    st->last_ms = sbx_now_ms();
     rc = sbx_http_request(c, &req, &resp, err);
+    st->stalled = rc == -ETIMEDOUT && sbx_now_ms() - st->last_ms >= st->idle_ms - 1000;
     *status_out = resp.status;
     if (rc == 0 && resp.status != 200)
         rc = sbx__e2b_envd_error(s->id, "Process/Start", resp.status, resp.body.ptr,
@@ -691,6 +703,16 @@ static int finish(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *what,
         if (err)
             *err = st->cb_err;
         return rc;
+    }
+    if (rc == -ETIMEDOUT && st->stalled) {
+        int grc = sbx__e2b_gone_or(e, s->id, 0, err);
+
+        if (grc < 0)
+            return grc;
+        return sbx_err_set(err, -EPIPE,
+                           "e2b: the stream of '%s' in sandbox %s went silent for %" PRId64
+                           " s, envd's keepalives included (a dead connection); its outcome is "
+                           "unknown", what, s->id, st->idle_ms / 1000);
     }
     if (rc == -ETIMEDOUT && timed)
         return 0; /* envd did not end it in time: counted as timed out below */

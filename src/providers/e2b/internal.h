@@ -36,6 +36,8 @@
 #define SBX_E2B_DEFAULT_TIMEOUT_S 3600
 /* A keep-alive is sent at most this often per sandbox. */
 #define SBX_E2B_KEEPALIVE_EVERY_MS 30000
+/* Seconds between envd's keepalive events on a command's stream (the SDK's). */
+#define SBX_E2B_KEEPALIVE_S 50
 /* Metadata keys sbx uses itself. */
 #define SBX_E2B_NAME_KEY "OpenHands_SID"
 #define SBX_E2B_NONCE_KEY "sbx_create_nonce"
@@ -61,6 +63,11 @@ struct sbx__e2b_config {
      * network.allowPublicTraffic false and their ports need the traffic
      * access token. */
     bool public_traffic;
+    /* SBX_E2B_KEEPALIVE_S, default 50: the keepalive interval asked of envd
+     * (Keepalive-Ping-Interval); a stream silent for three of them is taken
+     * for a dead connection. For tests, and networks that cut idle
+     * connections sooner. */
+    int keepalive_s;
 };
 
 typedef const char *sbx__e2b_getenv_fn(const char *name);
