@@ -5,8 +5,8 @@
  * HTTP/1.1 (providers.md §0.3 and §1.5; process.proto, filesystem.proto):
  * unary calls, and Process/Start's enveloped server stream for exec.
  *
- * A command's stream that breaks before its end event is -EPIPE with a
- * message (never a hang: a cut connection ends the request, and a stream
+ * A command's stream that breaks before its end event is -EPIPE when the
+ * sandbox went away, else -ECONNRESET, with a message (never a hang: a cut connection ends the request, and a stream
  * that closes without its end-of-stream envelope is refused by the reader).
  */
 
@@ -709,7 +709,7 @@ static int finish(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *what,
 
         if (grc < 0)
             return grc;
-        return sbx_err_set(err, -EPIPE,
+        return sbx_err_set(err, -ECONNRESET,
                            "e2b: the stream of '%s' in sandbox %s went silent for %" PRId64
                            " s, envd's keepalives included (a dead connection); its outcome is "
                            "unknown", what, s->id, st->idle_ms / 1000);
@@ -734,7 +734,9 @@ static int finish(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *what,
 
         if (grc < 0)
             return grc;
-        return sbx_err_set(err, -EPIPE,
+        /* the sandbox is there (-EPIPE is for one that went away): the
+         * connection failed, an infrastructure error */
+        return sbx_err_set(err, -ECONNRESET,
                            "e2b: the stream of '%s' in sandbox %s broke before the command "
                            "ended (%s); its outcome is unknown",
                            what, s->id, st->started ? "after it started" : "before it started");
