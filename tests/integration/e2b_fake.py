@@ -5,8 +5,9 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
 /files) to run commands on this host, plus faults injected on request:
 
   POST /_fault   {"route": R, "status": S, "count": N, "retry_after": "0",
-                  "mode": "after_create" | "drop" | "gone" | "stall"}
-                 (after_create: the sandbox is made, then the status answered; drop: a
+                  "mode": "after_create" | "after" | "drop" | "gone" | "stall"}
+                 (after_create: the sandbox is made, then the status answered; after:
+                 the same for a kill, pause or timeout, done then answered so; drop: a
                  Process/Start stream cut after its first output; gone: the sandbox is
                  killed as a Process/Start arrives; stall: a Process/Start stream that
                  goes silent after its start, its connection left open for 40 s, as a
@@ -132,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
         h = {}
         if f.get("retry_after") is not None:
             h["Retry-After"] = f["retry_after"]
-        if f.get("mode") == "after_create":
+        if f.get("mode") in ("after_create", "after"):
             return f
         self.error(f["status"], "injected fault", h)
         return True
@@ -254,8 +255,10 @@ class Handler(BaseHTTPRequestHandler):
         if not route:
             return self.error(404, "no route")
         self.st.count(route)
-        if self.injected(route):
+        f = self.injected(route)
+        if f is True:
             return
+        after = f if f and f.get("mode") == "after" else None
         with self.st.lock:
             sb = self.st.sandboxes.get(sid)
             if not sb:
@@ -263,6 +266,8 @@ class Handler(BaseHTTPRequestHandler):
                                        "access to it")
             if route == "kill":
                 del self.st.sandboxes[sid]
+                if after:
+                    return self.error(after["status"], "injected fault after the kill")
                 return self.reply(204)
             if route == "pause":
                 if sb["state"] == "paused":

@@ -360,6 +360,22 @@ def test_download_keeps_to_the_umask_and_an_existing_files_mode(cli, fake, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["kept", "new", "src", "state"]
 
 
+def test_kill_whose_answer_was_lost_is_not_reported_missing(cli, fake):
+    # the DELETE killed it but its answer was a 502: the retry's 404 is the kill done
+    sid = create(cli)
+    fault(fake, route="kill", status=502, mode="after", count=1)
+    cli("rm", sid, check=0)
+    assert sandboxes(fake) == []
+    assert counts(fake)["kill"] == 2
+    # a sandbox that never was is still not found
+    r = cli("rm", "a" * 20)
+    assert r.returncode == 1 and "a" * 20 in r.stderr, describe(r)
+    # ... even after a 429, which refused the request: nothing was done
+    fault(fake, route="kill", status=429, retry_after="0", count=1)
+    r = cli("rm", "b" * 20)
+    assert r.returncode == 1 and "b" * 20 in r.stderr, describe(r)
+
+
 def test_pause_resume_remove(cli, fake):
     sid = create(cli)
     cli("pause", sid, check=0)

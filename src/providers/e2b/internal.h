@@ -122,6 +122,9 @@ struct sbx__e2b_call {
     const char *body;      /* JSON; NULL = none */
     bool idempotent;
     const char *what;      /* for messages: "get sandbox X" */
+    /* out (NULL = not wanted): set when an attempt that was retried may have
+     * been carried out (no answer, or a 5xx) */
+    bool *maybe_done;
 };
 
 /* One control-plane call with retries. 0 with a 2xx answer in resp; else
