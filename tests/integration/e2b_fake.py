@@ -19,7 +19,8 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
                  older than 0.5.7 takes /files uploads as multipart/form-data only (as envd
                  did before it took application/octet-stream), one older than 0.4.0 needs
                  ?username= on /files
-  GET  /_stats   ... "uploads": [[content type, username or null] of each POST /files]
+  GET  /_stats   ... "uploads": [[content type, username or null] of each POST /files],
+                 "signals": [request of each Process/SendSignal]
 
 Routes: create, get, list, connect, timeout, pause, kill, start, files (move and remove
 are counted); requests with
@@ -67,6 +68,7 @@ class State:
         self.faults = {}
         self.starts = []  # (headers, request) of every Process/Start
         self.uploads = []  # (content type, username) of every POST /files
+        self.signals = []  # the request of every Process/SendSignal
         self.envd_version = "0.5.7"
         self.root = root
 
@@ -181,7 +183,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, {"counts": self.st.counts,
                                         "sandboxes": sorted(self.st.sandboxes),
                                         "starts": self.st.starts,
-                                        "uploads": self.st.uploads})
+                                        "uploads": self.st.uploads,
+                                        "signals": self.st.signals})
         if parts[0] == "_config":
             with self.st.lock:
                 self.st.envd_version = json.loads(data)["envd_version"]
@@ -333,6 +336,9 @@ class Handler(BaseHTTPRequestHandler):
                                      "type": "file"}])
         if path == "/process.Process/Start":
             return self.start(sb, root, data)
+        if path == "/process.Process/SendSignal":
+            with self.st.lock:
+                self.st.signals.append(json.loads(data))
         if path in ("/process.Process/SendInput", "/process.Process/CloseStdin",
                     "/process.Process/SendSignal"):
             return self.reply(200, {})

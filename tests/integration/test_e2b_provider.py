@@ -247,6 +247,26 @@ def test_silent_stream_is_reported_not_a_hang(cli, fake):
     assert r.returncode == 3 and "SBX_E2B_KEEPALIVE_S" in r.stderr, describe(r)
 
 
+def test_a_command_sbx_stops_reading_is_killed(cli, fake, tmp_path):
+    # sbx gives up on a stream of its own accord (here its stdout is a closed pipe, with
+    # SIGPIPE ignored as a parent may leave it): envd keeps a process whose client went
+    # away, so without a kill it would run on in the sandbox, unseen
+    sid = create(cli)
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)
+    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY=e2b_fake.API_KEY,
+               E2B_API_URL=fake, E2B_SANDBOX_URL=fake)
+    try:
+        r = subprocess.run([require_sbx(), "-p", "e2b", "exec", "--raw", sid, "--", "echo", "x"],
+                           stdout=w_fd, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                           text=True, env=env, timeout=TIMEOUT, restore_signals=False)
+    finally:
+        os.close(w_fd)
+    assert r.returncode == 3 and "writing the command's stdout" in r.stderr, r.stderr
+    assert ctl(fake, "/_stats")["signals"] == [{"process": {"pid": 4242},
+                                               "signal": "SIGNAL_SIGKILL"}]
+
+
 def test_sandbox_killed_under_us(cli, fake):
     sid = create(cli)
     cli("exec", "--raw", sid, "--", "true", check=0)
