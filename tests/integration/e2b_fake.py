@@ -5,13 +5,14 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
 /files) to run commands on this host, plus faults injected on request:
 
   POST /_fault   {"route": R, "status": S, "count": N, "retry_after": "0",
-                  "mode": "after_create" | "after" | "drop" | "gone" | "stall"}
+                  "mode": "after_create" | "after" | "drop" | "gone" | "stall" | "linger"}
                  (after_create: the sandbox is made, then the status answered; after:
                  the same for a kill, pause or timeout, done then answered so; drop: a
                  Process/Start stream cut after its first output; gone: the sandbox is
                  killed as a Process/Start arrives; stall: a Process/Start stream that
                  goes silent after its start, its connection left open for 40 s, as a
-                 connection that died without a reset looks)
+                 connection that died without a reset looks; linger: a Process/Start
+                 stream that goes on with keepalives for 40 s after its end event)
   GET  /_stats   {"counts": {route: attempts}, "sandboxes": [ids],
                   "starts": [[headers, request] of each Process/Start]}
   POST /_kill/<id>   the sandbox disappears (killed under the client)
@@ -412,6 +413,15 @@ class Handler(BaseHTTPRequestHandler):
         elif r.returncode:
             end["exitCode"] = r.returncode
         chunk(envelope({"event": {"end": end}}))
+        if f and f.get("mode") == "linger":
+            try:
+                for _ in range(200):
+                    time.sleep(0.2)
+                    chunk(envelope({"event": {"keepalive": {}}}))
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         chunk(envelope({}, flags=2))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

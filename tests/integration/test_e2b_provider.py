@@ -247,6 +247,17 @@ def test_silent_stream_is_reported_not_a_hang(cli, fake):
     assert r.returncode == 3 and "SBX_E2B_KEEPALIVE_S" in r.stderr, describe(r)
 
 
+def test_a_stream_that_goes_on_after_the_end_event_is_not_waited_for(cli, fake):
+    # the end event is the command's last word: keepalives after it (a server that
+    # never closes the stream) must not keep sbx waiting
+    sid = create(cli)
+    fault(fake, route="start", mode="linger")
+    r = cli("exec", "--json", "--raw", sid, "--", "sh", "-c", "echo out; exit 5")
+    assert r.returncode == 5, describe(r)
+    assert json.loads(r.stdout)["stdout"] == "out\n"
+    assert ctl(fake, "/_stats")["signals"] == []
+
+
 def test_a_command_sbx_stops_reading_is_killed(cli, fake, tmp_path):
     # sbx gives up on a stream of its own accord (here its stdout is a closed pipe, with
     # SIGPIPE ignored as a parent may leave it): envd keeps a process whose client went

@@ -304,6 +304,7 @@ struct stream {
     const char *failed; /* ... or stderr this (the process failed to start) */
     bool is_ready, is_failed;
     bool started, got_end, has_end_err;
+    bool after_end; /* an event came after the end event: reading stopped */
     int64_t pid;
     int exit_code, term_signal;
     struct sbx_connect_error end_err;
@@ -435,6 +436,13 @@ static int on_event(struct stream *st, const char *msg, size_t len)
     if (!v)
         return sbx_err_set(&st->cb_err, -EPROTO, "e2b: Process/Start in sandbox %s: a frame "
                            "that is not JSON: %s", st->id, perr.msg);
+    if (st->got_end) {
+        /* the end event is the last word; a stream that goes on after it
+         * (keepalives, never closed) is not waited for */
+        sbx_json_free(v);
+        st->after_end = true;
+        return -ECANCELED;
+    }
     ev = sbx_json_get(v, "event");
     if ((x = sbx_json_get(ev, "start"))) {
         st->started = true;
@@ -699,6 +707,8 @@ static int finish(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *what,
 {
     if (rc == -ECANCELED && st->canceled)
         return 0;
+    if (rc == -ECANCELED && st->after_end)
+        return 0; /* the end event said all there is */
     if (rc < 0 && st->cb_rc < 0 && rc == st->cb_rc) {
         if (err)
             *err = st->cb_err;
