@@ -240,6 +240,9 @@ def test_silent_stream_is_reported_not_a_hang(cli, fake):
                 env_over={"SBX_E2B_KEEPALIVE_S": "1"})
         assert r.returncode == 3, describe(r)  # -ECONNRESET, as a dropped stream
         assert "went silent" in r.stderr and "outcome is unknown" in r.stderr, describe(r)
+    # sbx stopped waiting for it: it is killed, not left to run on unseen
+    assert ctl(fake, "/_stats")["signals"] == [{"process": {"pid": 4242},
+                                               "signal": "SIGNAL_SIGKILL"}] * 2
     h = ctl(fake, "/_stats")["starts"][-1][0]
     assert h["keepalive-ping-interval"] == "1"
     # out of range

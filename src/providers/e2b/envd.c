@@ -790,9 +790,10 @@ int sbx__e2b_exec(struct sbx__e2b *e, const char *id, const struct sbx_exec_req 
     rc = start(e, &s, &so, &st, err);
     pump_stop(st.pump);
     /* envd keeps a process whose stream's client went away: one sbx stopped
-     * reading (canceled, or its output could not be delivered) is killed */
-    if ((st.canceled || (rc < 0 && st.cb_rc < 0 && rc == st.cb_rc)) && !st.got_end &&
-        st.pid > 0)
+     * reading (canceled, its output could not be delivered, or its stream
+     * outlived the command's timeout or went silent) is killed */
+    if ((st.canceled || (rc < 0 && st.cb_rc < 0 && rc == st.cb_rc) || rc == -ETIMEDOUT) &&
+        !st.got_end && st.pid > 0)
         kill_pid(e, &s, st.pid);
     rc = finish(e, &s, req->argv[0], &st, rc, req->timeout_ms > 0, err);
     if (rc < 0)
