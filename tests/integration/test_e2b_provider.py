@@ -410,6 +410,23 @@ def test_kill_whose_answer_was_lost_is_not_reported_missing(cli, fake):
     assert r.returncode == 1 and "b" * 20 in r.stderr, describe(r)
 
 
+def test_create_that_cannot_be_recorded_leaves_no_sandbox(cli, fake, tmp_path):
+    # the platform made it but sbx cannot keep its token (the store stays locked past
+    # its busy timeout): sbx create fails, so nothing may be left running (and billed)
+    # that no sbx command knows of
+    import sqlite3
+    cli("ls", check=0)
+    db = sqlite3.connect(str(tmp_path / "state" / "sbx.db"), isolation_level=None)
+    try:
+        db.execute("BEGIN EXCLUSIVE")
+        r = cli("create")
+    finally:
+        db.close()
+    assert r.returncode != 0, describe(r)
+    assert counts(fake)["create"] == 1
+    assert sandboxes(fake) == []
+
+
 def test_pause_resume_remove(cli, fake):
     sid = create(cli)
     cli("pause", sid, check=0)

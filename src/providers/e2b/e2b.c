@@ -627,8 +627,13 @@ static int e2b_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
         }
     }
     rc = sbx__e2b_create_raw(e, spec, &v, err);
-    if (rc == 0)
+    if (rc == 0) {
         rc = sbx__e2b_sbx_save(e, v, timeout_s, err);
+        /* made, but its token is lost to sbx: no sandbox left running (and
+         * billed) that the failed create does not own up to */
+        if (rc < 0 && *sbx_json_str(sbx_json_get(v, "sandboxID")))
+            sbx__e2b_kill_raw(e, sbx_json_str(sbx_json_get(v, "sandboxID")), NULL);
+    }
     if (rc == 0 && info_out) {
         rc = sbx__e2b_info_from_json(v, sbx_wall_ms(), info_out, err);
         /* the create answer has neither metadata nor times: they are the spec's */
