@@ -11,7 +11,8 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
                  Process/Start stream cut after its first output; gone: the sandbox is
                  killed as a Process/Start arrives; stall: a Process/Start stream that
                  goes silent after its start, its connection left open for 40 s, as a
-                 connection that died without a reset looks; linger: a Process/Start
+                 connection that died without a reset looks; for files, no answer for
+                 "seconds" (default 40); linger: a Process/Start
                  stream that goes on with keepalives for 40 s after its end event)
   GET  /_stats   {"counts": {route: attempts}, "sandboxes": [ids],
                   "starts": [[headers, request] of each Process/Start]}
@@ -304,7 +305,12 @@ class Handler(BaseHTTPRequestHandler):
         root = os.path.join(self.st.root, sid)
         if path == "/files":
             self.st.count("files")
-            if self.injected("files"):
+            f = self.injected("files")
+            if f and f is not True and f.get("mode") == "stall":
+                time.sleep(f.get("seconds", 40))
+                self.close_connection = True
+                return
+            if f:
                 return
             p = os.path.join(root, q["path"][0].lstrip("/"))
             if method == "GET":

@@ -281,6 +281,25 @@ def test_a_command_sbx_stops_reading_is_killed(cli, fake, tmp_path):
                                                "signal": "SIGNAL_SIGKILL"}]
 
 
+@pytest.mark.parametrize("way", ["upload", "download"])
+def test_silent_files_transfer_is_reported_not_a_hang(cli, fake, tmp_path, way):
+    # /files over a connection that died without a reset: nothing moves either way for
+    # three keepalive intervals (SBX_E2B_KEEPALIVE_S) and it is given up, with an
+    # infrastructure error, long before the fake would close it
+    sid = create(cli)
+    key = str(tmp_path / "src" / "f")
+    for d in ("", os.path.join(e2b_fake.root_of(fake), sid)):
+        os.makedirs(d + os.path.dirname(key), exist_ok=True)
+        with open(d + key, "wb") as f:
+            f.write(b"data\n")
+    fault(fake, route="files", mode="stall", seconds=3 * TIMEOUT)
+    args = (key, f"{sid}:/data/f") if way == "upload" else (f"{sid}:{key}", str(tmp_path / "g"))
+    r = cli("cp", *args, env_over={"SBX_E2B_KEEPALIVE_S": "1"})
+    assert r.returncode == 3, describe(r)
+    assert "went silent" in r.stderr, describe(r)
+    assert not os.path.exists(tmp_path / "g")
+
+
 def test_sandbox_killed_under_us(cli, fake):
     sid = create(cli)
     cli("exec", "--raw", sid, "--", "true", check=0)

@@ -122,6 +122,11 @@ void sbx__e2b_config_release(struct sbx__e2b_config *c)
     memset(c, 0, sizeof(*c));
 }
 
+int64_t sbx__e2b_idle_ms(int ka_s)
+{
+    return (int64_t)ka_s * 1000 * 3 + 5000;
+}
+
 int sbx__e2b_envd_url(const struct sbx__e2b_config *c, const char *id, const char *sandbox_domain,
                       struct sbx_buf *out)
 {

@@ -25,10 +25,6 @@
 #include "base/time.h"
 #include "net/connect.h"
 
-/* A stream that got nothing for this many keepalive intervals (and this
- * slack) went over a connection that died without a reset. */
-#define IDLE_KEEPALIVES 3
-#define IDLE_SLACK_MS 5000
 /* "root:" in base64: envd runs the process as root. */
 #define ROOT_AUTH "Authorization: Basic cm9vdDo="
 
@@ -638,7 +634,7 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
     if (st->only_start)
         req.timeout_ms = 60000; /* the start frame, or the ready line */
     /* envd sends an event at least every ka_s seconds */
-    st->idle_ms = req.idle_timeout_ms = (int64_t)ka_s * 1000 * IDLE_KEEPALIVES + IDLE_SLACK_MS;
+    st->idle_ms = req.idle_timeout_ms = sbx__e2b_idle_ms(ka_s);
     st->last_ms = sbx_now_ms();
     rc = sbx_http_request(c, &req, &resp, err);
     st->stalled = rc == -ETIMEDOUT && sbx_now_ms() - st->last_ms >= st->idle_ms - 1000;

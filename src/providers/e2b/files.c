@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ static int files_call(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_htt
     int rc = -EIO;
 
     sbx_http_resp_init(&resp);
+    /* a transfer moves bytes all along: nothing for this long is a dead
+     * connection, not a slow one */
+    req->idle_timeout_ms = sbx__e2b_idle_ms(e->cfg.keepalive_s);
     for (int round = 0; round < 2; round++) {
         struct sbx_http_client *c = sbx__e2b_envd_client(e, s, err);
 
@@ -54,6 +58,12 @@ static int files_call(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_htt
         }
         rc = sbx_http_request(c, req, &resp, err);
         sbx_http_client_free(c);
+        if (rc == -ETIMEDOUT) {
+            sbx_err_set(err, rc, "e2b: %s in sandbox %s: the connection went silent for %" PRId64
+                        " s (a dead connection)", what, s->id, req->idle_timeout_ms / 1000);
+            rc = sbx__e2b_gone_or(e, s->id, rc, err);
+            break;
+        }
         if (rc < 0) {
             sbx_err_prefix(err, "e2b: %s in sandbox %s", what, s->id);
             rc = sbx__e2b_gone_or(e, s->id, rc, err);

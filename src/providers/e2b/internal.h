@@ -64,9 +64,9 @@ struct sbx__e2b_config {
      * access token. */
     bool public_traffic;
     /* SBX_E2B_KEEPALIVE_S, default 50: the keepalive interval asked of envd
-     * (Keepalive-Ping-Interval); a stream silent for three of them is taken
-     * for a dead connection. For tests, and networks that cut idle
-     * connections sooner. */
+     * (Keepalive-Ping-Interval); a connection to envd silent for three of
+     * them (sbx__e2b_idle_ms) is taken for dead. For tests, and networks that
+     * cut idle connections sooner. */
     int keepalive_s;
 };
 
@@ -74,6 +74,9 @@ typedef const char *sbx__e2b_getenv_fn(const char *name);
 
 int sbx__e2b_config_load(struct sbx__e2b_config *c, sbx__e2b_getenv_fn *get, struct sbx_err *err);
 void sbx__e2b_config_release(struct sbx__e2b_config *c);
+/* How long a connection to envd may stay silent, both ways, before it is
+ * taken for dead: three keepalive intervals of ka_s seconds and 5 s. */
+int64_t sbx__e2b_idle_ms(int ka_s);
 /* envd's base URL for a sandbox (sandbox_domain NULL = the configured one). */
 int sbx__e2b_envd_url(const struct sbx__e2b_config *c, const char *id, const char *sandbox_domain,
                       struct sbx_buf *out);
