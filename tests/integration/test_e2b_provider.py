@@ -78,6 +78,15 @@ def sandboxes(url):
     return ctl(url, "/_stats")["sandboxes"]
 
 
+def sandbox_file(fake, sid, path, data):
+    """Puts a file at the absolute path in sandbox sid: the fake runs commands (cp's
+    probe) on this host and serves /files from its root, so it is in both places."""
+    for d in ("", os.path.join(e2b_fake.root_of(fake), sid)):
+        os.makedirs(d + os.path.dirname(path), exist_ok=True)
+        with open(d + path, "wb") as f:
+            f.write(data)
+
+
 def create(cli, *args):
     r = cli("create", *args, check=0)
     sid = r.stdout.strip().splitlines()[-1]
@@ -288,10 +297,7 @@ def test_silent_files_transfer_is_reported_not_a_hang(cli, fake, tmp_path, way):
     # infrastructure error, long before the fake would close it
     sid = create(cli)
     key = str(tmp_path / "src" / "f")
-    for d in ("", os.path.join(e2b_fake.root_of(fake), sid)):
-        os.makedirs(d + os.path.dirname(key), exist_ok=True)
-        with open(d + key, "wb") as f:
-            f.write(b"data\n")
+    sandbox_file(fake, sid, key, b"data\n")
     fault(fake, route="files", mode="stall", seconds=3 * TIMEOUT)
     args = (key, f"{sid}:/data/f") if way == "upload" else (f"{sid}:{key}", str(tmp_path / "g"))
     r = cli("cp", *args, env_over={"SBX_E2B_KEEPALIVE_S": "1"})
@@ -386,13 +392,8 @@ def test_download_keeps_to_the_umask_and_an_existing_files_mode(cli, fake, tmp_p
     # (0666 less the umask, as the local provider makes it), and a file it replaces
     # keeps its mode, never a world-readable 0644 forced on it
     sid = create(cli)
-    # the fake runs cp's probe on this host and serves /files from its root: the
-    # file is in both places
     key = str(tmp_path / "src" / "key")
-    for d in ("", os.path.join(e2b_fake.root_of(fake), sid)):
-        os.makedirs(d + os.path.dirname(key), exist_ok=True)
-        with open(d + key, "wb") as f:
-            f.write(b"secret\n")
+    sandbox_file(fake, sid, key, b"secret\n")
     old = os.umask(0o077)
     try:
         cli("cp", f"{sid}:{key}", str(tmp_path / "new"), check=0)

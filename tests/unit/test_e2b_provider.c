@@ -493,16 +493,19 @@ static void test_config_keepalive(void **state)
     static const char *const bad[][2] = {{"SBX_E2B_KEEPALIVE_S=0", NULL},
                                          {"SBX_E2B_KEEPALIVE_S=3601", NULL},
                                          {"SBX_E2B_KEEPALIVE_S=5s", NULL}};
+    static const struct {
+        const char *const *env;
+        int want;
+    } cases[] = {{none, 50}, {two, 2}};
     struct sbx__e2b_config c;
     struct sbx_err err = {0};
 
     (void)state;
-    load(&c, none);
-    assert_int_equal(c.keepalive_s, 50);
-    sbx__e2b_config_release(&c);
-    load(&c, two);
-    assert_int_equal(c.keepalive_s, 2);
-    sbx__e2b_config_release(&c);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        load(&c, cases[i].env);
+        assert_int_equal(c.keepalive_s, cases[i].want);
+        sbx__e2b_config_release(&c);
+    }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         fake_env = bad[i];
         assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
