@@ -456,6 +456,9 @@ static int setup(struct sbx_http_client *c, const struct sbx_http_req *req, stru
                      (long)(req->connect_timeout_ms > 0 ? req->connect_timeout_ms
                                                         : c->connect_timeout_ms));
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0 ? req->timeout_ms : 0));
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, req->idle_timeout_ms > 0 ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                     (long)(req->idle_timeout_ms > 0 ? (req->idle_timeout_ms + 999) / 1000 : 0));
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);

@@ -95,6 +95,9 @@ struct sbx_http_req {
     void *on_data_ud;
     int64_t timeout_ms;            /* whole request; 0 = none */
     int64_t connect_timeout_ms;    /* 0 = the client's */
+    /* -ETIMEDOUT once nothing moved either way for this long (a connection
+     * that died without a reset); whole seconds; 0 = no limit */
+    int64_t idle_timeout_ms;
 };
 
 struct sbx_http_resp {

@@ -5,13 +5,24 @@ plane (shared/specs/e2b/openapi.yml) and envd (Connect JSON Process/Start,
 /files) to run commands on this host, plus faults injected on request:
 
   POST /_fault   {"route": R, "status": S, "count": N, "retry_after": "0",
-                  "mode": "after_create" | "drop" | "gone"}
-                 (after_create: the sandbox is made, then the status answered; drop: a
+                  "mode": "after_create" | "after" | "drop" | "gone" | "stall" | "linger"}
+                 (after_create: the sandbox is made, then the status answered; after:
+                 the same for a kill, pause or timeout, done then answered so; drop: a
                  Process/Start stream cut after its first output; gone: the sandbox is
-                 killed as a Process/Start arrives)
+                 killed as a Process/Start arrives; stall: a Process/Start stream that
+                 goes silent after its start, its connection left open for 40 s, as a
+                 connection that died without a reset looks; for files, no answer for
+                 "seconds" (default 40); linger: a Process/Start
+                 stream that goes on with keepalives for 40 s after its end event)
   GET  /_stats   {"counts": {route: attempts}, "sandboxes": [ids],
                   "starts": [[headers, request] of each Process/Start]}
   POST /_kill/<id>   the sandbox disappears (killed under the client)
+  POST /_config  {"envd_version": "0.5.6"}: the envd of sandboxes made from then on; one
+                 older than 0.5.7 takes /files uploads as multipart/form-data only (as envd
+                 did before it took application/octet-stream), one older than 0.4.0 needs
+                 ?username= on /files
+  GET  /_stats   ... "uploads": [[content type, username or null] of each POST /files],
+                 "signals": [request of each Process/SendSignal]
 
 Routes: create, get, list, connect, timeout, pause, kill, start, files (move and remove
 are counted); requests with
@@ -21,6 +32,8 @@ is always exercised. Run as a script: prints "listening on <url>".
 """
 
 import base64
+import email.parser
+import email.policy
 import json
 import os
 import random
@@ -56,6 +69,9 @@ class State:
         self.counts = {}
         self.faults = {}
         self.starts = []  # (headers, request) of every Process/Start
+        self.uploads = []  # (content type, username) of every POST /files
+        self.signals = []  # the request of every Process/SendSignal
+        self.envd_version = "0.5.7"
         self.root = root
 
     def count(self, route):
@@ -121,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
         h = {}
         if f.get("retry_after") is not None:
             h["Retry-After"] = f["retry_after"]
-        if f.get("mode") == "after_create":
+        if f.get("mode") in ("after_create", "after"):
             return f
         self.error(f["status"], "injected fault", h)
         return True
@@ -168,7 +184,13 @@ class Handler(BaseHTTPRequestHandler):
             with self.st.lock:
                 return self.reply(200, {"counts": self.st.counts,
                                         "sandboxes": sorted(self.st.sandboxes),
-                                        "starts": self.st.starts})
+                                        "starts": self.st.starts,
+                                        "uploads": self.st.uploads,
+                                        "signals": self.st.signals})
+        if parts[0] == "_config":
+            with self.st.lock:
+                self.st.envd_version = json.loads(data)["envd_version"]
+            return self.reply(200, {})
         if parts[0] == "_reset":
             with self.st.lock:
                 self.st.counts.clear()
@@ -183,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
     # ---- control plane -------------------------------------------------------
     def sandbox_json(self, sb, detail=True, token=True):
         v = {"templateID": sb["templateID"], "sandboxID": sb["id"], "clientID": "fake",
-             "envdVersion": "0.5.7", "domain": self.server.domain}
+             "envdVersion": sb["envdVersion"], "domain": self.server.domain}
         if token:
             v["envdAccessToken"] = sb["token"]
         if detail:
@@ -202,7 +224,8 @@ class Handler(BaseHTTPRequestHandler):
         sb = {"id": sid, "templateID": req["templateID"], "metadata": req.get("metadata") or {},
               "envVars": req.get("envVars") or {}, "state": "running",
               "token": "tok-" + sid, "startedAt": now_iso(),
-              "endAt": now_iso(req.get("timeout", 15)), "secure": req.get("secure")}
+              "endAt": now_iso(req.get("timeout", 15)), "secure": req.get("secure"),
+              "envdVersion": self.st.envd_version}
         os.makedirs(os.path.join(self.st.root, sid), exist_ok=True)
         with self.st.lock:
             self.st.sandboxes[sid] = sb
@@ -237,8 +260,10 @@ class Handler(BaseHTTPRequestHandler):
         if not route:
             return self.error(404, "no route")
         self.st.count(route)
-        if self.injected(route):
+        f = self.injected(route)
+        if f is True:
             return
+        after = f if f and f.get("mode") == "after" else None
         with self.st.lock:
             sb = self.st.sandboxes.get(sid)
             if not sb:
@@ -246,6 +271,8 @@ class Handler(BaseHTTPRequestHandler):
                                        "access to it")
             if route == "kill":
                 del self.st.sandboxes[sid]
+                if after:
+                    return self.error(after["status"], "injected fault after the kill")
                 return self.reply(204)
             if route == "pause":
                 if sb["state"] == "paused":
@@ -278,7 +305,12 @@ class Handler(BaseHTTPRequestHandler):
         root = os.path.join(self.st.root, sid)
         if path == "/files":
             self.st.count("files")
-            if self.injected("files"):
+            f = self.injected("files")
+            if f and f is not True and f.get("mode") == "stall":
+                time.sleep(f.get("seconds", 40))
+                self.close_connection = True
+                return
+            if f:
                 return
             p = os.path.join(root, q["path"][0].lstrip("/"))
             if method == "GET":
@@ -286,6 +318,24 @@ class Handler(BaseHTTPRequestHandler):
                     return self.error(404, "file not found")
                 with open(p, "rb") as f:
                     return self.reply(200, raw=f.read(), ctype="application/octet-stream")
+            ctype = self.headers.get("Content-Type", "")
+            user = q.get("username", [None])[0]
+            with self.st.lock:
+                self.st.uploads.append([ctype, user])
+            version = tuple(int(x) for x in sb["envdVersion"].split("."))
+            if version < (0, 4, 0) and not user:
+                return self.error(400, "username is required")
+            if ctype.startswith("multipart/form-data"):
+                msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                    b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + data)
+                files = [part for part in msg.iter_parts()
+                         if part.get_param("name", header="content-disposition") == "file"]
+                if len(files) != 1:
+                    return self.error(400, "expected one part named file")
+                data = files[0].get_payload(decode=True)
+            elif version < (0, 5, 7):
+                return self.error(400, "error parsing multipart form: request Content-Type "
+                                       "isn't multipart/form-data")
             os.makedirs(os.path.dirname(p), exist_ok=True)
             with open(p, "wb") as f:
                 f.write(data)
@@ -293,6 +343,9 @@ class Handler(BaseHTTPRequestHandler):
                                      "type": "file"}])
         if path == "/process.Process/Start":
             return self.start(sb, root, data)
+        if path == "/process.Process/SendSignal":
+            with self.st.lock:
+                self.st.signals.append(json.loads(data))
         if path in ("/process.Process/SendInput", "/process.Process/CloseStdin",
                     "/process.Process/SendSignal"):
             return self.reply(200, {})
@@ -342,6 +395,10 @@ class Handler(BaseHTTPRequestHandler):
 
         chunk(envelope({"event": {"start": {"pid": 4242}}}))
         chunk(envelope({"event": {"keepalive": {}}}))
+        if f and f.get("mode") == "stall":
+            time.sleep(40)
+            self.close_connection = True
+            return
         if f and f.get("mode") == "drop":
             chunk(envelope({"event": {"data": {"stdout": base64.b64encode(b"partial\n")
                                                .decode()}}}))
@@ -362,6 +419,15 @@ class Handler(BaseHTTPRequestHandler):
         elif r.returncode:
             end["exitCode"] = r.returncode
         chunk(envelope({"event": {"end": end}}))
+        if f and f.get("mode") == "linger":
+            try:
+                for _ in range(200):
+                    time.sleep(0.2)
+                    chunk(envelope({"event": {"keepalive": {}}}))
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         chunk(envelope({}, flags=2))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

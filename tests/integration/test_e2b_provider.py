@@ -78,6 +78,15 @@ def sandboxes(url):
     return ctl(url, "/_stats")["sandboxes"]
 
 
+def sandbox_file(fake, sid, path, data):
+    """Puts a file at the absolute path in sandbox sid: the fake runs commands (cp's
+    probe) on this host and serves /files from its root, so it is in both places."""
+    for d in ("", os.path.join(e2b_fake.root_of(fake), sid)):
+        os.makedirs(d + os.path.dirname(path), exist_ok=True)
+        with open(d + path, "wb") as f:
+            f.write(data)
+
+
 def create(cli, *args):
     r = cli("create", *args, check=0)
     sid = r.stdout.strip().splitlines()[-1]
@@ -217,13 +226,84 @@ def test_start_request_as_envd_expects_it(cli, fake):
     assert r.stdout == "1\n"
 
 
-def test_dropped_stream_is_epipe_not_a_hang(cli, fake):
+def test_dropped_stream_is_reported_not_a_hang(cli, fake):
     sid = create(cli)
     fault(fake, route="start", mode="drop")
     r = cli("exec", "--raw", sid, "--", "sh", "-c", "echo partial; sleep 30")
-    assert r.returncode == 1, describe(r)  # -EPIPE
+    # the sandbox is still there (-EPIPE would say it went away): an infrastructure
+    # error, 3, not 1 (the command ran and failed), which nothing says it did
+    assert r.returncode == 3, describe(r)  # -ECONNRESET
     assert "broke before the command ended" in r.stderr
     assert r.stdout == "partial\n"
+
+
+def test_silent_stream_is_reported_not_a_hang(cli, fake):
+    # a connection that died without a reset (a NAT that forgot it, a laptop that slept)
+    # sends nothing, not even envd's keepalives, which it sends at the interval asked:
+    # after a few missed ones the command's outcome is unknown, with or without a
+    # timeout of its own (not reported as timed out: nothing says it ran that long)
+    sid = create(cli)
+    for extra in ((), ("--timeout", "600")):
+        fault(fake, route="start", mode="stall")
+        r = cli("exec", "--raw", *extra, sid, "--", "true",
+                env_over={"SBX_E2B_KEEPALIVE_S": "1"})
+        assert r.returncode == 3, describe(r)  # -ECONNRESET, as a dropped stream
+        assert "went silent" in r.stderr and "outcome is unknown" in r.stderr, describe(r)
+    # sbx stopped waiting for it: it is killed, not left to run on unseen
+    assert ctl(fake, "/_stats")["signals"] == [{"process": {"pid": 4242},
+                                               "signal": "SIGNAL_SIGKILL"}] * 2
+    h = ctl(fake, "/_stats")["starts"][-1][0]
+    assert h["keepalive-ping-interval"] == "1"
+    # out of range
+    r = cli("exec", "--raw", sid, "--", "true", env_over={"SBX_E2B_KEEPALIVE_S": "0"})
+    assert r.returncode == 3 and "SBX_E2B_KEEPALIVE_S" in r.stderr, describe(r)
+
+
+def test_a_stream_that_goes_on_after_the_end_event_is_not_waited_for(cli, fake):
+    # the end event is the command's last word: keepalives after it (a server that
+    # never closes the stream) must not keep sbx waiting
+    sid = create(cli)
+    fault(fake, route="start", mode="linger")
+    r = cli("exec", "--json", "--raw", sid, "--", "sh", "-c", "echo out; exit 5")
+    assert r.returncode == 5, describe(r)
+    assert json.loads(r.stdout)["stdout"] == "out\n"
+    assert ctl(fake, "/_stats")["signals"] == []
+
+
+def test_a_command_sbx_stops_reading_is_killed(cli, fake, tmp_path):
+    # sbx gives up on a stream of its own accord (here its stdout is a closed pipe, with
+    # SIGPIPE ignored as a parent may leave it): envd keeps a process whose client went
+    # away, so without a kill it would run on in the sandbox, unseen
+    sid = create(cli)
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)
+    env = dict(os.environ, SBX_STATE_DIR=str(tmp_path / "state"), E2B_API_KEY=e2b_fake.API_KEY,
+               E2B_API_URL=fake, E2B_SANDBOX_URL=fake)
+    try:
+        r = subprocess.run([require_sbx(), "-p", "e2b", "exec", "--raw", sid, "--", "echo", "x"],
+                           stdout=w_fd, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                           text=True, env=env, timeout=TIMEOUT, restore_signals=False)
+    finally:
+        os.close(w_fd)
+    assert r.returncode == 3 and "writing the command's stdout" in r.stderr, r.stderr
+    assert ctl(fake, "/_stats")["signals"] == [{"process": {"pid": 4242},
+                                               "signal": "SIGNAL_SIGKILL"}]
+
+
+@pytest.mark.parametrize("way", ["upload", "download"])
+def test_silent_files_transfer_is_reported_not_a_hang(cli, fake, tmp_path, way):
+    # /files over a connection that died without a reset: nothing moves either way for
+    # three keepalive intervals (SBX_E2B_KEEPALIVE_S) and it is given up, with an
+    # infrastructure error, long before the fake would close it
+    sid = create(cli)
+    key = str(tmp_path / "src" / "f")
+    sandbox_file(fake, sid, key, b"data\n")
+    fault(fake, route="files", mode="stall", seconds=3 * TIMEOUT)
+    args = (key, f"{sid}:/data/f") if way == "upload" else (f"{sid}:{key}", str(tmp_path / "g"))
+    r = cli("cp", *args, env_over={"SBX_E2B_KEEPALIVE_S": "1"})
+    assert r.returncode == 3, describe(r)
+    assert "went silent" in r.stderr, describe(r)
+    assert not os.path.exists(tmp_path / "g")
 
 
 def test_sandbox_killed_under_us(cli, fake):
@@ -284,6 +364,87 @@ def test_upload_is_moved_into_place_and_cleaned_up_on_failure(cli, fake, tmp_pat
     assert open(os.path.join(root, "data/f.txt"), "rb").read() == b"content\n" * 1000
     assert os.listdir(os.path.join(root, "data")) == ["f.txt"]
     assert counts(fake)["remove"] == 1
+
+
+@pytest.mark.parametrize("version,ctype,user", [
+    ("0.5.7", "application/octet-stream", None),
+    ("0.5.6", "multipart/form-data", None),
+    ("0.3.9", "multipart/form-data", "user"),
+])
+def test_upload_as_the_sandbox_envd_version_takes_it(cli, fake, tmp_path, version, ctype, user):
+    # envd took application/octet-stream uploads from 0.5.7 on, and the default user
+    # from 0.4.0 on: the SDK sends multipart (and ?username=user) to older ones, which
+    # templates built earlier still run
+    ctl(fake, "/_config", {"envd_version": version})
+    sid = create(cli)
+    src = tmp_path / "f.bin"
+    src.write_bytes(bytes(range(256)) * 40)
+    cli("cp", str(src), f"{sid}:/data/f.bin", check=0)
+    root = os.path.join(e2b_fake.root_of(fake), sid)
+    assert open(os.path.join(root, "data/f.bin"), "rb").read() == src.read_bytes()
+    uploads = ctl(fake, "/_stats")["uploads"]
+    assert len(uploads) == 1 and uploads[0][0].startswith(ctype), uploads
+    assert uploads[0][1] == user, uploads
+
+
+def test_download_keeps_to_the_umask_and_an_existing_files_mode(cli, fake, tmp_path):
+    # a file copied out of a sandbox may be a secret: it is made as any new file
+    # (0666 less the umask, as the local provider makes it), and a file it replaces
+    # keeps its mode, never a world-readable 0644 forced on it
+    sid = create(cli)
+    key = str(tmp_path / "src" / "key")
+    sandbox_file(fake, sid, key, b"secret\n")
+    old = os.umask(0o077)
+    try:
+        cli("cp", f"{sid}:{key}", str(tmp_path / "new"), check=0)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new").read_bytes() == b"secret\n"
+    assert os.stat(tmp_path / "new").st_mode & 0o7777 == 0o600
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old\n")
+    os.chmod(kept, 0o640)
+    old = os.umask(0o022)
+    try:
+        cli("cp", f"{sid}:{key}", str(kept), check=0)
+    finally:
+        os.umask(old)
+    assert kept.read_bytes() == b"secret\n"
+    assert os.stat(kept).st_mode & 0o7777 == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["kept", "new", "src", "state"]
+
+
+def test_kill_whose_answer_was_lost_is_not_reported_missing(cli, fake):
+    # the DELETE killed it but its answer was a 502: the retry's 404 is the kill done
+    sid = create(cli)
+    fault(fake, route="kill", status=502, mode="after", count=1)
+    cli("rm", sid, check=0)
+    assert sandboxes(fake) == []
+    assert counts(fake)["kill"] == 2
+    # a sandbox that never was is still not found
+    r = cli("rm", "a" * 20)
+    assert r.returncode == 1 and "a" * 20 in r.stderr, describe(r)
+    # ... even after a 429, which refused the request: nothing was done
+    fault(fake, route="kill", status=429, retry_after="0", count=1)
+    r = cli("rm", "b" * 20)
+    assert r.returncode == 1 and "b" * 20 in r.stderr, describe(r)
+
+
+def test_create_that_cannot_be_recorded_leaves_no_sandbox(cli, fake, tmp_path):
+    # the platform made it but sbx cannot keep its token (the store stays locked past
+    # its busy timeout): sbx create fails, so nothing may be left running (and billed)
+    # that no sbx command knows of
+    import sqlite3
+    cli("ls", check=0)
+    db = sqlite3.connect(str(tmp_path / "state" / "sbx.db"), isolation_level=None)
+    try:
+        db.execute("BEGIN EXCLUSIVE")
+        r = cli("create")
+    finally:
+        db.close()
+    assert r.returncode != 0, describe(r)
+    assert counts(fake)["create"] == 1
+    assert sandboxes(fake) == []
 
 
 def test_pause_resume_remove(cli, fake):

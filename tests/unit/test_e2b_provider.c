@@ -486,6 +486,52 @@ static void test_retry_policy(void **state)
     assert_int_equal(sbx__e2b_retry_delay(p, 1, 0, 501, NULL, true), -1);
 }
 
+static void test_config_keepalive(void **state)
+{
+    static const char *const none[] = {NULL};
+    static const char *const two[] = {"SBX_E2B_KEEPALIVE_S=2", NULL};
+    static const char *const bad[][2] = {{"SBX_E2B_KEEPALIVE_S=0", NULL},
+                                         {"SBX_E2B_KEEPALIVE_S=3601", NULL},
+                                         {"SBX_E2B_KEEPALIVE_S=5s", NULL}};
+    static const struct {
+        const char *const *env;
+        int want;
+    } cases[] = {{none, 50}, {two, 2}};
+    struct sbx__e2b_config c;
+    struct sbx_err err = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        load(&c, cases[i].env);
+        assert_int_equal(c.keepalive_s, cases[i].want);
+        sbx__e2b_config_release(&c);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fake_env = bad[i];
+        assert_int_equal(sbx__e2b_config_load(&c, fake_getenv, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "SBX_E2B_KEEPALIVE_S"));
+        sbx_err_clear(&err);
+    }
+}
+
+static void test_envd_version(void **state)
+{
+    (void)state;
+    assert_true(sbx__e2b_version_at_least("0.5.7", SBX_E2B_ENVD_OCTET_STREAM));
+    assert_true(sbx__e2b_version_at_least("0.5.10", SBX_E2B_ENVD_OCTET_STREAM));
+    assert_true(sbx__e2b_version_at_least("0.6.0", SBX_E2B_ENVD_OCTET_STREAM));
+    assert_true(sbx__e2b_version_at_least("1.0", SBX_E2B_ENVD_OCTET_STREAM));
+    assert_false(sbx__e2b_version_at_least("0.5.6", SBX_E2B_ENVD_OCTET_STREAM));
+    assert_false(sbx__e2b_version_at_least("0.5", SBX_E2B_ENVD_OCTET_STREAM));
+    assert_false(sbx__e2b_version_at_least("0.4.9", SBX_E2B_ENVD_OCTET_STREAM));
+    assert_false(sbx__e2b_version_at_least("0.3.0", SBX_E2B_ENVD_DEFAULT_USER));
+    assert_true(sbx__e2b_version_at_least("0.4.0", SBX_E2B_ENVD_DEFAULT_USER));
+    assert_true(sbx__e2b_version_at_least("0.5.7-rc1", SBX_E2B_ENVD_OCTET_STREAM));
+    /* not known: the newest */
+    assert_true(sbx__e2b_version_at_least(NULL, SBX_E2B_ENVD_OCTET_STREAM));
+    assert_true(sbx__e2b_version_at_least("", SBX_E2B_ENVD_OCTET_STREAM));
+}
+
 static void test_base64_decode(void **state)
 {
     struct sbx_buf b = SBX_BUF_INIT;
@@ -520,7 +566,8 @@ int main(void)
         cmocka_unit_test(test_envd_errors),     cmocka_unit_test(test_retry_policy),
         cmocka_unit_test(test_base64_decode),   cmocka_unit_test(test_config_public),
         cmocka_unit_test(test_traffic_of),      cmocka_unit_test(test_create_body),
-        cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_random_hex),      cmocka_unit_test(test_envd_version),
+        cmocka_unit_test(test_config_keepalive),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -240,6 +240,7 @@ int sbx__e2b_api(struct sbx__e2b *e, const struct sbx__e2b_call *call, struct sb
         sbx_err_clear(&last);
         rc = sbx_http_request(e->api, &req, resp, &last);
         done++;
+
         if (rc == 0 && resp->status / 100 == 2)
             return 0;
         delay = sbx__e2b_retry_delay(&e->retry, done, rc, rc == 0 ? resp->status : 0,
@@ -247,6 +248,8 @@ int sbx__e2b_api(struct sbx__e2b *e, const struct sbx__e2b_call *call, struct sb
                                      call->idempotent);
         if (delay < 0)
             break;
+        if (call->maybe_done && (rc < 0 || resp->status != 429))
+            *call->maybe_done = true;
         sbx__e2b_sleep_ms(delay);
     }
     if (rc < 0) {
@@ -282,11 +285,11 @@ static int sandbox_path(struct sbx_buf *b, const char *id, const char *suffix)
 
 static int simple_call(struct sbx__e2b *e, const char *method, const char *id, const char *suffix,
                        const char *body, const char *what, struct sbx_json **out,
-                       struct sbx_http_resp *resp_out, struct sbx_err *err)
+                       struct sbx_http_resp *resp_out, bool *maybe_done, struct sbx_err *err)
 {
     struct sbx_http_resp resp;
     struct sbx_buf path = SBX_BUF_INIT, w = SBX_BUF_INIT;
-    struct sbx__e2b_call call = {method, NULL, body, true, NULL};
+    struct sbx__e2b_call call = {method, NULL, body, true, NULL, maybe_done};
     int rc;
 
     sbx_http_resp_init(&resp);
@@ -311,7 +314,7 @@ out:
 int sbx__e2b_get_raw(struct sbx__e2b *e, const char *id, struct sbx_json **out,
                      struct sbx_err *err)
 {
-    return simple_call(e, "GET", id, "", NULL, "get sandbox", out, NULL, err);
+    return simple_call(e, "GET", id, "", NULL, "get sandbox", out, NULL, NULL, err);
 }
 
 int sbx__e2b_connect_raw(struct sbx__e2b *e, const char *id, int64_t timeout_s,
@@ -320,7 +323,7 @@ int sbx__e2b_connect_raw(struct sbx__e2b *e, const char *id, int64_t timeout_s,
     char body[64];
 
     snprintf(body, sizeof(body), "{\"timeout\":%" PRId64 "}", timeout_s);
-    return simple_call(e, "POST", id, "/connect", body, "connect to sandbox", out, NULL, err);
+    return simple_call(e, "POST", id, "/connect", body, "connect to sandbox", out, NULL, NULL, err);
 }
 
 int sbx__e2b_set_timeout(struct sbx__e2b *e, const char *id, int64_t timeout_s,
@@ -330,7 +333,7 @@ int sbx__e2b_set_timeout(struct sbx__e2b *e, const char *id, int64_t timeout_s,
 
     snprintf(body, sizeof(body), "{\"timeout\":%" PRId64 "}", timeout_s);
     return simple_call(e, "POST", id, "/timeout", body, "set the timeout of sandbox", NULL, NULL,
-                       err);
+                       NULL, err);
 }
 
 int sbx__e2b_pause_raw(struct sbx__e2b *e, const char *id, struct sbx_err *err)
@@ -340,7 +343,7 @@ int sbx__e2b_pause_raw(struct sbx__e2b *e, const char *id, struct sbx_err *err)
     int rc;
 
     st.status = 0;
-    rc = simple_call(e, "POST", id, "/pause", NULL, "pause sandbox", NULL, &st, err);
+    rc = simple_call(e, "POST", id, "/pause", NULL, "pause sandbox", NULL, &st, NULL, err);
     if (rc == -EINVAL && st.status == 409 && sbx__e2b_get_raw(e, id, &v, NULL) == 0 &&
         !strcmp(sbx_json_str(sbx_json_get(v, "state")), "paused"))
         rc = 0; /* already paused (a retried pause lands here too) */
@@ -352,7 +355,17 @@ int sbx__e2b_pause_raw(struct sbx__e2b *e, const char *id, struct sbx_err *err)
 
 int sbx__e2b_kill_raw(struct sbx__e2b *e, const char *id, struct sbx_err *err)
 {
-    return simple_call(e, "DELETE", id, "", NULL, "kill sandbox", NULL, NULL, err);
+    bool maybe_done = false;
+    int rc = simple_call(e, "DELETE", id, "", NULL, "kill sandbox", NULL, NULL, &maybe_done, err);
+
+    /* a retry's 404 after an attempt whose answer was lost or a 5xx: that
+     * attempt killed it */
+    if (rc == -ENOENT && maybe_done) {
+        rc = 0;
+        if (err)
+            sbx_err_clear(err);
+    }
+    return rc;
 }
 
 /* ---- list ------------------------------------------------------------------ */
@@ -415,7 +428,7 @@ int sbx__e2b_list_raw(struct sbx__e2b *e, const char *const *labels, const char 
                       const char *nonce, struct sbx_json **out, struct sbx_err *err)
 {
     struct sbx_buf base = SBX_BUF_INIT, path = SBX_BUF_INIT;
-    struct sbx__e2b_call call = {"GET", NULL, NULL, true, "list sandboxes"};
+    struct sbx__e2b_call call = {"GET", NULL, NULL, true, "list sandboxes", NULL};
     struct sbx_http_resp resp;
     struct sbx_json *all = sbx_json_array_new(), *page = NULL;
     char *next = NULL;
@@ -590,7 +603,7 @@ int sbx__e2b_random_hex(char *out, size_t n)
 int sbx__e2b_create_raw(struct sbx__e2b *e, const struct sbx_sandbox_spec *spec,
                         struct sbx_json **out, struct sbx_err *err)
 {
-    struct sbx__e2b_call call = {"POST", "/sandboxes", NULL, false, "create sandbox"};
+    struct sbx__e2b_call call = {"POST", "/sandboxes", NULL, false, "create sandbox", NULL};
     int64_t timeout_s = spec->lifetime_ms > 0 ? (spec->lifetime_ms + 999) / 1000
                                               : SBX_E2B_DEFAULT_TIMEOUT_S;
     struct sbx_buf body = SBX_BUF_INIT;

@@ -73,6 +73,20 @@ int sbx__e2b_config_load(struct sbx__e2b_config *c, sbx__e2b_getenv_fn *get, str
         }
         c->server_port = (int)port;
     }
+    c->keepalive_s = SBX_E2B_KEEPALIVE_S;
+    v = get("SBX_E2B_KEEPALIVE_S");
+    if (v && *v) {
+        char *end;
+        long s = strtol(v, &end, 10);
+
+        if (*end || s < 1 || s > 3600) {
+            sbx_buf_free(&b);
+            sbx__e2b_config_release(c);
+            return sbx_err_set(err, -EINVAL, "e2b: SBX_E2B_KEEPALIVE_S '%s' is not a number of "
+                               "seconds (1-3600)", v);
+        }
+        c->keepalive_s = (int)s;
+    }
     v = get("SBX_E2B_PUBLIC");
     if (v && *v) {
         if (!strcmp(v, "1") || !strcasecmp(v, "true")) {
@@ -106,6 +120,11 @@ void sbx__e2b_config_release(struct sbx__e2b_config *c)
     free(c->sandbox_url);
     free(c->port_url);
     memset(c, 0, sizeof(*c));
+}
+
+int64_t sbx__e2b_idle_ms(int ka_s)
+{
+    return (int64_t)ka_s * 1000 * 3 + 5000;
 }
 
 int sbx__e2b_envd_url(const struct sbx__e2b_config *c, const char *id, const char *sandbox_domain,

@@ -185,6 +185,7 @@ void sbx__e2b_sbx_release(struct sbx__e2b_sbx *s)
     free(s->domain);
     free(s->traffic_token);
     free(s->server_key);
+    free(s->envd_version);
     memset(s, 0, sizeof(*s));
 }
 
@@ -231,6 +232,7 @@ static int sbx_from_data(const char *id, const struct sbx_json *d, struct sbx__e
                                             sbx_json_type(sbx_json_get(d, "traffic_token")) ==
                                                 SBX_JSON_NULL);
     s->server_key = dup_str(sbx_json_get(d, "server_key"));
+    s->envd_version = dup_str(sbx_json_get(d, "envd_version"));
     s->timeout_s = sbx_json_int(sbx_json_get(d, "timeout"));
     s->kept_ms = sbx_json_int(sbx_json_get(d, "kept_ms"));
     if (s->timeout_s <= 0)
@@ -306,6 +308,12 @@ int sbx__e2b_sbx_save(struct sbx__e2b *e, const struct sbx_json *sandbox, int64_
                                   : sbx_json_str(sbx_json_get(old, "token")));
     if (rc == 0)
         rc = sbx_json_set_str(d, "domain", sbx_json_str(sbx_json_get(sandbox, "domain")));
+    /* every answer carries it (required); what the sandbox's envd takes depends on it */
+    if (rc == 0)
+        rc = sbx_json_set_str(d, "envd_version",
+                              *sbx_json_str(sbx_json_get(sandbox, "envdVersion"))
+                                  ? sbx_json_str(sbx_json_get(sandbox, "envdVersion"))
+                                  : sbx_json_str(sbx_json_get(old, "envd_version")));
     if (rc == 0) {
         const char *tok;
 
@@ -342,7 +350,8 @@ int sbx__e2b_sbx_load(struct sbx__e2b *e, const char *id, bool refresh, struct s
     struct sbx_json *d = refresh ? NULL : store_data(e, id), *v = NULL;
     int rc;
 
-    if (d && sbx_json_get(d, "token")) {
+    /* an entry an earlier sbx wrote without the envd version is asked again */
+    if (d && sbx_json_get(d, "token") && sbx_json_get(d, "envd_version")) {
         rc = sbx_from_data(id, d, s);
         sbx_json_free(d);
         return rc < 0 ? sbx_err_set(err, rc, "e2b: out of memory") : 0;
@@ -618,8 +627,13 @@ static int e2b_create(struct sbx_provider *p, const struct sbx_sandbox_spec *spe
         }
     }
     rc = sbx__e2b_create_raw(e, spec, &v, err);
-    if (rc == 0)
+    if (rc == 0) {
         rc = sbx__e2b_sbx_save(e, v, timeout_s, err);
+        /* made, but its token is lost to sbx: no sandbox left running (and
+         * billed) that the failed create does not own up to */
+        if (rc < 0 && *sbx_json_str(sbx_json_get(v, "sandboxID")))
+            sbx__e2b_kill_raw(e, sbx_json_str(sbx_json_get(v, "sandboxID")), NULL);
+    }
     if (rc == 0 && info_out) {
         rc = sbx__e2b_info_from_json(v, sbx_wall_ms(), info_out, err);
         /* the create answer has neither metadata nor times: they are the spec's */

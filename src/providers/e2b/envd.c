@@ -5,8 +5,8 @@
  * HTTP/1.1 (providers.md §0.3 and §1.5; process.proto, filesystem.proto):
  * unary calls, and Process/Start's enveloped server stream for exec.
  *
- * A command's stream that breaks before its end event is -EPIPE with a
- * message (never a hang: a cut connection ends the request, and a stream
+ * A command's stream that breaks before its end event is -EPIPE when the
+ * sandbox went away, else -ECONNRESET, with a message (never a hang: a cut connection ends the request, and a stream
  * that closes without its end-of-stream envelope is refused by the reader).
  */
 
@@ -25,9 +25,6 @@
 #include "base/time.h"
 #include "net/connect.h"
 
-/* Seconds between envd's keepalive events; 1 when a cancel descriptor must
- * be watched (the events wake the reader up). */
-#define KEEPALIVE_S 50
 /* "root:" in base64: envd runs the process as root. */
 #define ROOT_AUTH "Authorization: Basic cm9vdDo="
 
@@ -221,6 +218,28 @@ int sbx__e2b_stat(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *path, 
     return rc;
 }
 
+bool sbx__e2b_version_at_least(const char *v, const char *min)
+{
+    if (!v || !*v)
+        return true;
+    while (*v || *min) {
+        char *end;
+        unsigned long a = strtoul(v, &end, 10), b;
+
+        v = *end == '.' ? end + 1 : end;
+        b = strtoul(min, &end, 10);
+        min = *end == '.' ? end + 1 : end;
+        if (a != b)
+            return a > b;
+        if (!*v && !*min)
+            break;
+        /* a part that is no number (a pre-release suffix) ends the comparison */
+        if ((*v && (*v < '0' || *v > '9')) || (*min && (*min < '0' || *min > '9')))
+            break;
+    }
+    return true;
+}
+
 /* ---- exit status ------------------------------------------------------------- */
 
 /* Go's names of signals (syscall's signal table), as ProcessState.String()
@@ -281,6 +300,7 @@ struct stream {
     const char *failed; /* ... or stderr this (the process failed to start) */
     bool is_ready, is_failed;
     bool started, got_end, has_end_err;
+    bool after_end; /* an event came after the end event: reading stopped */
     int64_t pid;
     int exit_code, term_signal;
     struct sbx_connect_error end_err;
@@ -290,6 +310,9 @@ struct stream {
     bool use_cancel;
     int cancel_fd;
     bool canceled;
+    int64_t last_ms;   /* monotonic time of the last byte */
+    int64_t idle_ms;   /* the request's idle limit */
+    bool stalled;      /* it ran out: nothing, not even a keepalive, came */
     struct pump *pump; /* NULL: no stdin */
 };
 
@@ -409,6 +432,13 @@ static int on_event(struct stream *st, const char *msg, size_t len)
     if (!v)
         return sbx_err_set(&st->cb_err, -EPROTO, "e2b: Process/Start in sandbox %s: a frame "
                            "that is not JSON: %s", st->id, perr.msg);
+    if (st->got_end) {
+        /* the end event is the last word; a stream that goes on after it
+         * (keepalives, never closed) is not waited for */
+        sbx_json_free(v);
+        st->after_end = true;
+        return -ECANCELED;
+    }
     ev = sbx_json_get(v, "event");
     if ((x = sbx_json_get(ev, "start"))) {
         st->started = true;
@@ -458,6 +488,7 @@ static int on_data(const void *p, size_t n, void *ud)
     struct stream *st = ud;
     const char *c = p;
 
+    st->last_ms = sbx_now_ms();
     if (st->use_cancel) {
         struct pollfd pf = {st->cancel_fd, POLLIN, 0};
 
@@ -559,6 +590,9 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
     struct sbx_http_client *c = NULL;
     struct sbx_http_req req = {0};
     struct sbx_http_resp resp;
+    /* 1 s when a cancel descriptor must be watched: the events wake the
+     * reader up */
+    int ka_s = st->use_cancel ? 1 : e->cfg.keepalive_s;
     int rc;
 
     sbx_http_resp_init(&resp);
@@ -569,7 +603,7 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
         goto out;
     }
     if (rc < 0 || sbx_connect_envelope(&env, 0, msg.ptr, msg.len) < 0 ||
-        sbx_buf_addf(&ka, "Keepalive-Ping-Interval: %d", st->use_cancel ? 1 : KEEPALIVE_S) < 0 ||
+        sbx_buf_addf(&ka, "Keepalive-Ping-Interval: %d", ka_s) < 0 ||
         (so->timeout_ms > 0 &&
          sbx_buf_addf(&tmo, "Connect-Timeout-Ms: %" PRId64, so->timeout_ms) < 0)) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
@@ -599,7 +633,11 @@ static int start_once(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const struct s
     req.timeout_ms = so->timeout_ms > 0 ? so->timeout_ms + 30000 : 0;
     if (st->only_start)
         req.timeout_ms = 60000; /* the start frame, or the ready line */
+    /* envd sends an event at least every ka_s seconds */
+    st->idle_ms = req.idle_timeout_ms = sbx__e2b_idle_ms(ka_s);
+    st->last_ms = sbx_now_ms();
     rc = sbx_http_request(c, &req, &resp, err);
+    st->stalled = rc == -ETIMEDOUT && sbx_now_ms() - st->last_ms >= st->idle_ms - 1000;
     *status_out = resp.status;
     if (rc == 0 && resp.status != 200)
         rc = sbx__e2b_envd_error(s->id, "Process/Start", resp.status, resp.body.ptr,
@@ -665,10 +703,22 @@ static int finish(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *what,
 {
     if (rc == -ECANCELED && st->canceled)
         return 0;
+    if (rc == -ECANCELED && st->after_end)
+        return 0; /* the end event said all there is */
     if (rc < 0 && st->cb_rc < 0 && rc == st->cb_rc) {
         if (err)
             *err = st->cb_err;
         return rc;
+    }
+    if (rc == -ETIMEDOUT && st->stalled) {
+        int grc = sbx__e2b_gone_or(e, s->id, 0, err);
+
+        if (grc < 0)
+            return grc;
+        return sbx_err_set(err, -ECONNRESET,
+                           "e2b: the stream of '%s' in sandbox %s went silent for %" PRId64
+                           " s, envd's keepalives included (a dead connection); its outcome is "
+                           "unknown", what, s->id, st->idle_ms / 1000);
     }
     if (rc == -ETIMEDOUT && timed)
         return 0; /* envd did not end it in time: counted as timed out below */
@@ -690,7 +740,9 @@ static int finish(struct sbx__e2b *e, struct sbx__e2b_sbx *s, const char *what,
 
         if (grc < 0)
             return grc;
-        return sbx_err_set(err, -EPIPE,
+        /* the sandbox is there (-EPIPE is for one that went away): the
+         * connection failed, an infrastructure error */
+        return sbx_err_set(err, -ECONNRESET,
                            "e2b: the stream of '%s' in sandbox %s broke before the command "
                            "ended (%s); its outcome is unknown",
                            what, s->id, st->started ? "after it started" : "before it started");
@@ -733,7 +785,11 @@ int sbx__e2b_exec(struct sbx__e2b *e, const char *id, const struct sbx_exec_req 
     }
     rc = start(e, &s, &so, &st, err);
     pump_stop(st.pump);
-    if (st.canceled && st.pid > 0)
+    /* envd keeps a process whose stream's client went away: one sbx stopped
+     * reading (canceled, its output could not be delivered, or its stream
+     * outlived the command's timeout or went silent) is killed */
+    if ((st.canceled || (rc < 0 && st.cb_rc < 0 && rc == st.cb_rc) || rc == -ETIMEDOUT) &&
+        !st.got_end && st.pid > 0)
         kill_pid(e, &s, st.pid);
     rc = finish(e, &s, req->argv[0], &st, rc, req->timeout_ms > 0, err);
     if (rc < 0)

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int files_path(struct sbx_buf *b, const char *sandbox_path)
+/* /files?path=<p>, and the user for an envd too old to pick the template's
+ * default one itself (the SDK names "user" then). */
+static int files_path(struct sbx_buf *b, const struct sbx__e2b_sbx *s, const char *sandbox_path)
 {
     int rc = sbx_buf_addstr(b, "/files?path=");
 
-    return rc ? rc : sbx_http_url_encode(b, sandbox_path);
+    if (rc == 0)
+        rc = sbx_http_url_encode(b, sandbox_path);
+    if (rc == 0 && !sbx__e2b_version_at_least(s->envd_version, SBX_E2B_ENVD_DEFAULT_USER))
+        rc = sbx_buf_addstr(b, "&username=user");
+    return rc;
 }
 
 /* One /files request (GET to resp_fd, or POST from fd), refetching the
@@ -33,6 +40,9 @@ static int files_call(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_htt
     int rc = -EIO;
 
     sbx_http_resp_init(&resp);
+    /* a transfer moves bytes all along: nothing for this long is a dead
+     * connection, not a slow one */
+    req->idle_timeout_ms = sbx__e2b_idle_ms(e->cfg.keepalive_s);
     for (int round = 0; round < 2; round++) {
         struct sbx_http_client *c = sbx__e2b_envd_client(e, s, err);
 
@@ -48,6 +58,12 @@ static int files_call(struct sbx__e2b *e, struct sbx__e2b_sbx *s, struct sbx_htt
         }
         rc = sbx_http_request(c, req, &resp, err);
         sbx_http_client_free(c);
+        if (rc == -ETIMEDOUT) {
+            sbx_err_set(err, rc, "e2b: %s in sandbox %s: the connection went silent for %" PRId64
+                        " s (a dead connection)", what, s->id, req->idle_timeout_ms / 1000);
+            rc = sbx__e2b_gone_or(e, s->id, rc, err);
+            break;
+        }
         if (rc < 0) {
             sbx_err_prefix(err, "e2b: %s in sandbox %s", what, s->id);
             rc = sbx__e2b_gone_or(e, s->id, rc, err);
@@ -70,21 +86,36 @@ int sbx__e2b_upload_fd(struct sbx__e2b *e, struct sbx__e2b_sbx *s, int fd, int64
                        const char *sandbox_path, struct sbx_err *err)
 {
     struct sbx_http_req req = {0};
+    struct sbx_http_part part = {0};
     struct sbx_buf path = SBX_BUF_INIT, what = SBX_BUF_INIT;
     int rc;
 
-    if (files_path(&path, sandbox_path) < 0 || sbx_buf_addf(&what, "upload to %s",
+    if (files_path(&path, s, sandbox_path) < 0 || sbx_buf_addf(&what, "upload to %s",
                                                              sandbox_path) < 0) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
         goto out;
     }
     req.method = "POST";
     req.path = path.ptr;
-    req.use_body_fd = true;
-    req.body_fd = fd;
-    req.body_fd_offset = 0;
-    req.body_fd_len = len;
-    req.content_type = "application/octet-stream";
+    if (sbx__e2b_version_at_least(s->envd_version, SBX_E2B_ENVD_OCTET_STREAM)) {
+        req.use_body_fd = true;
+        req.body_fd = fd;
+        req.body_fd_offset = 0;
+        req.body_fd_len = len;
+        req.content_type = "application/octet-stream";
+    } else {
+        /* an older envd reads only multipart/form-data: one part named file
+         * whose filename is the destination, as the SDK sends it */
+        part.name = "file";
+        part.filename = sandbox_path;
+        part.content_type = "application/octet-stream";
+        part.use_fd = true;
+        part.fd = fd;
+        part.fd_offset = 0;
+        part.fd_len = len;
+        req.parts = &part;
+        req.n_parts = 1;
+    }
     req.max_body_bytes = 1 << 20;
     rc = files_call(e, s, &req, what.ptr, err);
 out:
@@ -162,19 +193,25 @@ int sbx__e2b_download(struct sbx__e2b *e, const char *id, const char *sandbox_pa
     struct sbx__e2b_sbx s = {0};
     struct sbx_http_req req = {0};
     struct sbx_buf path = SBX_BUF_INIT, what = SBX_BUF_INIT, tmp = SBX_BUF_INIT;
+    struct stat old;
+    bool replace;
+    char r[13];
     int fd = -1, rc;
 
     rc = sbx__e2b_sbx_load(e, id, false, &s, err);
     if (rc < 0)
         return rc;
     sbx__e2b_keepalive(e, &s);
-    if (files_path(&path, sandbox_path) < 0 ||
+    if (files_path(&path, &s, sandbox_path) < 0 ||
         sbx_buf_addf(&what, "download of %s", sandbox_path) < 0 ||
-        sbx_buf_addf(&tmp, "%s.sbx-XXXXXX", host_path) < 0) {
+        sbx__e2b_random_hex(r, 6) < 0 || sbx_buf_addf(&tmp, "%s.sbx-%s", host_path, r) < 0) {
         rc = sbx_err_set(err, -ENOMEM, "e2b: out of memory");
         goto out;
     }
-    fd = mkstemp(tmp.ptr);
+    /* made as any new file (0666 less the umask: what was copied out may be
+     * a secret), or with the mode of the file it replaces */
+    replace = stat(host_path, &old) == 0 && S_ISREG(old.st_mode);
+    fd = open(tmp.ptr, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
         goto out;
@@ -184,7 +221,7 @@ int sbx__e2b_download(struct sbx__e2b *e, const char *id, const char *sandbox_pa
     req.use_resp_fd = true;
     req.resp_fd = fd;
     rc = files_call(e, &s, &req, what.ptr, err);
-    if (rc == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+    if (rc == 0 && ((replace && fchmod(fd, old.st_mode & 07777) < 0) || fsync(fd) < 0))
         rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));
     if (rc == 0 && close(fd) < 0)
         rc = sbx_err_set(err, -errno, "e2b: download: %s: %s", tmp.ptr, strerror(errno));

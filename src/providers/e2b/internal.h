@@ -36,6 +36,8 @@
 #define SBX_E2B_DEFAULT_TIMEOUT_S 3600
 /* A keep-alive is sent at most this often per sandbox. */
 #define SBX_E2B_KEEPALIVE_EVERY_MS 30000
+/* Seconds between envd's keepalive events on a command's stream (the SDK's). */
+#define SBX_E2B_KEEPALIVE_S 50
 /* Metadata keys sbx uses itself. */
 #define SBX_E2B_NAME_KEY "OpenHands_SID"
 #define SBX_E2B_NONCE_KEY "sbx_create_nonce"
@@ -61,12 +63,20 @@ struct sbx__e2b_config {
      * network.allowPublicTraffic false and their ports need the traffic
      * access token. */
     bool public_traffic;
+    /* SBX_E2B_KEEPALIVE_S, default 50: the keepalive interval asked of envd
+     * (Keepalive-Ping-Interval); a connection to envd silent for three of
+     * them (sbx__e2b_idle_ms) is taken for dead. For tests, and networks that
+     * cut idle connections sooner. */
+    int keepalive_s;
 };
 
 typedef const char *sbx__e2b_getenv_fn(const char *name);
 
 int sbx__e2b_config_load(struct sbx__e2b_config *c, sbx__e2b_getenv_fn *get, struct sbx_err *err);
 void sbx__e2b_config_release(struct sbx__e2b_config *c);
+/* How long a connection to envd may stay silent, both ways, before it is
+ * taken for dead: three keepalive intervals of ka_s seconds and 5 s. */
+int64_t sbx__e2b_idle_ms(int ka_s);
 /* envd's base URL for a sandbox (sandbox_domain NULL = the configured one). */
 int sbx__e2b_envd_url(const struct sbx__e2b_config *c, const char *id, const char *sandbox_domain,
                       struct sbx_buf *out);
@@ -115,6 +125,9 @@ struct sbx__e2b_call {
     const char *body;      /* JSON; NULL = none */
     bool idempotent;
     const char *what;      /* for messages: "get sandbox X" */
+    /* out (NULL = not wanted): set when an attempt that was retried may have
+     * been carried out (no answer, or a 5xx) */
+    bool *maybe_done;
 };
 
 /* One control-plane call with retries. 0 with a 2xx answer in resp; else
@@ -166,6 +179,7 @@ struct sbx__e2b_sbx {
     char *traffic_token; /* trafficAccessToken; NULL = none known */
     bool traffic_known;  /* traffic_token NULL and this: public ports */
     char *server_key;    /* SESSION_API_KEY of the sbx-server sbx started */
+    char *envd_version;  /* the sandbox's envdVersion; NULL = not known */
     int64_t timeout_s;
     int64_t kept_ms;     /* wall time of the last keep-alive */
 };
@@ -232,6 +246,15 @@ int sbx__e2b_envd_error(const char *id, const char *rpc, int status, const char 
 /* After an envd call failed without an answer (rc): -EPIPE when the
  * sandbox is gone or paused (asked of the control plane), else rc. */
 int sbx__e2b_gone_or(struct sbx__e2b *e, const char *id, int rc, struct sbx_err *err);
+/* Whether the dotted version v (an envdVersion) is at least min; an unknown
+ * (NULL or empty) v counts as the newest. */
+bool sbx__e2b_version_at_least(const char *v, const char *min);
+/* The first envd that takes /files uploads as application/octet-stream (older
+ * ones: multipart/form-data only; the SDK's ENVD_OCTET_STREAM_UPLOAD). */
+#define SBX_E2B_ENVD_OCTET_STREAM "0.5.7"
+/* The first envd that runs requests without a user as the template's default
+ * user (older ones: the SDK always names user "user"). */
+#define SBX_E2B_ENVD_DEFAULT_USER "0.4.0"
 /* The exit status of an EndEvent: exit code, or 128+signal with the signal
  * from its status text ("signal: killed"). */
 void sbx__e2b_end_status(const struct sbx_json *end, int *exit_code, int *term_signal);
