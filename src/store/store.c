@@ -1,11 +1,13 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -87,6 +89,19 @@ struct sbx_store *sbx_store_open(const char *path, struct sbx_err *err)
     if (!st) {
         sbx_err_set(err, -ENOMEM, "store: out of memory");
         return NULL;
+    }
+    /* The index holds secrets (cloud providers' access tokens and session
+     * keys): the file is the owner's alone, also when it existed wider.
+     * SQLite gives its -wal and -shm files the database file's mode. */
+    {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        struct stat sb;
+
+        if (fd >= 0) {
+            if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && sb.st_uid == geteuid())
+                (void)fchmod(fd, sb.st_mode & 0700);
+            close(fd);
+        }
     }
     rc = sqlite3_open_v2(path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

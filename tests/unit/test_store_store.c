@@ -1,5 +1,6 @@
 /* Tests for src/store/store.c: the SQLite sandbox index. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +92,39 @@ static void test_insert_get(void **state)
     /* another provider does not see it */
     assert_int_equal(sbx_store_get(f->st, "e2b", "web", &r, &err), -ENOENT);
     assert_string_equal(err.msg, "no such sandbox: web");
+}
+
+/* The index holds cloud tokens and session keys: only its owner reads it,
+ * including its WAL, and an existing wider file is tightened. */
+static void test_owner_only(void **state)
+{
+    struct fx *f = *state;
+    struct sbx_store *st;
+    struct stat sb;
+    char path[160];
+    int fd;
+
+    assert_int_equal(put(f->st, "own000000001", NULL, NULL, 0, NULL), 0);
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 077, 0);
+    snprintf(path, sizeof(path), "%s-wal", f->path);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 077, 0);
+    snprintf(path, sizeof(path), "%s/wide.db", f->dir);
+    fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(fchmod(fd, 0644), 0); /* whatever the umask */
+    close(fd);
+    st = sbx_store_open(path, NULL);
+    assert_non_null(st);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    sbx_store_close(st);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/wide.db-wal", f->dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/wide.db-shm", f->dir);
+    unlink(path);
 }
 
 static void test_prefix_rules(void **state)
@@ -365,6 +400,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_insert_get, up, down),
+        cmocka_unit_test_setup_teardown(test_owner_only, up, down),
         cmocka_unit_test_setup_teardown(test_prefix_rules, up, down),
         cmocka_unit_test_setup_teardown(test_update_if, up, down),
         cmocka_unit_test_setup_teardown(test_unique, up, down),
