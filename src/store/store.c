@@ -1,10 +1,10 @@
 #include "store/store.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,6 +80,26 @@ void sbx_store_rows_free(struct sbx_store_row *rows, size_t n)
     free(rows);
 }
 
+/* The index holds secrets (cloud providers' access tokens and session keys):
+ * the file and its -wal and -shm are the owner's alone, also when they
+ * existed wider. By path, never by opening them: closing any descriptor of
+ * the file would drop the POSIX locks SQLite holds on it in this process. */
+static void owner_only(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char p[4096];
+    struct stat sb;
+    size_t i;
+
+    for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        if ((size_t)snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >= sizeof(p))
+            return;
+        if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) &&
+            sb.st_uid == geteuid())
+            (void)chmod(p, sb.st_mode & 0700);
+    }
+}
+
 struct sbx_store *sbx_store_open(const char *path, struct sbx_err *err)
 {
     struct sbx_store *st = calloc(1, sizeof(*st));
@@ -89,19 +109,6 @@ struct sbx_store *sbx_store_open(const char *path, struct sbx_err *err)
     if (!st) {
         sbx_err_set(err, -ENOMEM, "store: out of memory");
         return NULL;
-    }
-    /* The index holds secrets (cloud providers' access tokens and session
-     * keys): the file is the owner's alone, also when it existed wider.
-     * SQLite gives its -wal and -shm files the database file's mode. */
-    {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        struct stat sb;
-
-        if (fd >= 0) {
-            if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && sb.st_uid == geteuid())
-                (void)fchmod(fd, sb.st_mode & 0700);
-            close(fd);
-        }
     }
     rc = sqlite3_open_v2(path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -133,6 +140,7 @@ struct sbx_store *sbx_store_open(const char *path, struct sbx_err *err)
         sqlite3_free(msg);
         goto fail;
     }
+    owner_only(path); /* the schema made the -wal and -shm files */
     return st;
 fail:
     sqlite3_close(st->db);
