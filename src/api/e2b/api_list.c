@@ -90,8 +90,10 @@ static int parse_metadata_filter(const char *q, struct sbx_json **out)
     int rc;
 
     rc = sbx_http_decode(q, strlen(q), true, &all);
-    if (rc < 0)
+    if (rc < 0) {
+        sbx_buf_free(&all); /* what was decoded before the bad escape */
         return rc;
+    }
     o = sbx_json_object_new();
     if (!o) {
         sbx_buf_free(&all);
