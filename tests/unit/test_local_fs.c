@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,10 +83,32 @@ static void test_pid_start_and_kill(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* dies with the test: left behind, it holds ctest's pipe open */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         pause();
         _exit(0);
     }
     assert_int_equal(sbx__local_pid_start(pid, &a), 0);
+    /* it is the start time in clock ticks since boot: not past now */
+    {
+        struct timespec up;
+
+        assert_int_equal(clock_gettime(CLOCK_BOOTTIME, &up), 0);
+        assert_true(a <= ((int64_t)up.tv_sec + 1) * sysconf(_SC_CLK_TCK));
+    }
+    /* and it does not move as the process allocates (field 23, the
+     * virtual size, was read before, and a live sandbox was seen dead) */
+    {
+        int64_t before = 0, after = 0;
+        void *big;
+
+        assert_int_equal(sbx__local_pid_start(getpid(), &before), 0);
+        big = mmap(NULL, 256 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(big != MAP_FAILED);
+        assert_int_equal(sbx__local_pid_start(getpid(), &after), 0);
+        munmap(big, 256 << 20);
+        assert_int_equal(before, after);
+    }
     /* a start time that is not the process's: it is left alone */
     assert_int_equal(sbx__local_kill_wait(pid, a + 1), 0);
     assert_int_equal(kill(pid, 0), 0);

@@ -320,8 +320,12 @@ static void test_lifecycle(void **state)
         sbx_exec_result_release(&r);
         close(cp[0]);
         close(cp[1]);
-        /* and nothing of it is left running in the sandbox */
-        run(f, info.id, "pgrep -x sleep || echo none", &r);
+        /* and nothing of it is left running in the sandbox (the init
+         * kills it when it sees the connection close: soon, not at once) */
+        run(f, info.id,
+            "for i in $(seq 100); do pgrep -x sleep >/dev/null || { echo none; exit; };"
+            " sleep 0.05; done; echo still running",
+            &r);
         assert_string_equal(r.out, "none\n");
         sbx_exec_result_release(&r);
     }
@@ -782,18 +786,20 @@ static void test_failures_without_err(void **state)
     assert_null(list);
 }
 
-/* The init runs inside the sandbox: download checks what it hands over
- * itself. A stand-in init answers OPEN with a pipe, which may not be
- * copied from. */
+/* The init runs inside the sandbox: upload and download check what it
+ * hands over themselves. A stand-in init answers OPEN with a pipe, then
+ * with /dev/null; neither may be copied from or into. It dies with the
+ * test: left waiting, it would hold ctest's output pipe open for ever. */
 static void fake_init(int lfd)
 {
     struct sbx__ctl_msg *m = malloc(sizeof(*m));
     char *buf = malloc(SBX_CTL_MAX_MSG);
     int fds[3], nfds, i;
 
-    if (!m || !buf)
+    if (!m || !buf || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
         _exit(1);
-    for (i = 0; i < 1; i++) {
+    alarm(60);
+    for (i = 0; i < 2; i++) {
         int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), give = -1, pipefd[2];
 
         if (conn < 0 || sbx__ctl_recv(conn, buf, SBX_CTL_MAX_MSG, m, fds, 3, &nfds) != 1)
@@ -864,6 +870,12 @@ static void test_transfer_checks_the_inits_file(void **state)
     assert_int_equal(sbx_provider_download(f->p, id, "/fifo", host, &err), -EINVAL);
     assert_string_equal(err.msg, "download: /fifo is not a regular file");
     assert_int_not_equal(access(host, F_OK), 0);
+    lfd = open(host, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(lfd >= 0);
+    assert_int_equal(sbx_fd_write_all(lfd, "data\n", 5), 0);
+    close(lfd);
+    assert_int_equal(sbx_provider_upload(f->p, id, host, "/dev/null", 0, &err), -EINVAL);
+    assert_string_equal(err.msg, "upload: /dev/null is not a regular file");
     assert_int_equal(waitpid(pid, &wst, 0), pid);
     assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
     assert_int_equal(sbx_provider_remove(f->p, id, &err), 0);

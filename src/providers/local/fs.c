@@ -29,8 +29,9 @@ int sbx__local_pid_start(pid_t pid, int64_t *start)
 {
     char path[64], buf[1024];
     const char *p;
+    long long v = 0;
     ssize_t n;
-    int fd, field;
+    int fd;
 
     *start = 0;
     if (pid <= 0)
@@ -44,20 +45,20 @@ int sbx__local_pid_start(pid_t pid, int64_t *start)
     if (n <= 0)
         return -ESRCH;
     buf[n] = '\0';
-    /* the command name may hold spaces and parentheses: skip to the last ')' */
+    /* the command name may hold spaces and parentheses: skip to the last
+     * ')'. Then state (field 3) ... starttime (field 22, clock ticks since
+     * boot); field 23 (vsize) changes as the process allocates, and reading
+     * it instead declared live sandboxes dead. */
     p = strrchr(buf, ')');
     if (!p)
         return -EIO;
-    p++;
-    if (p[0] == ' ' && p[1] == 'Z')
+    if (p[1] == ' ' && p[2] == 'Z')
         return -ESRCH; /* a zombie is no longer running */
-    /* field 3 (state) follows ") "; field 22 is 19 fields further */
-    for (field = 2; field < 22 && *p; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p)
-            return -EIO;
-    }
-    *start = strtoll(p + 1, NULL, 10);
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d"
+                      " %*d %*d %lld",
+               &v) != 1)
+        return -EIO;
+    *start = v;
     return *start > 0 ? 0 : -EIO;
 }
 
