@@ -697,11 +697,12 @@ def test_pty(face):
     status, _ = face.rpc("/process.Process/Update",
                          {"process": {"pid": pid}, "pty": {"size": {"cols": 100, "rows": 30}}})
     assert status == 200
+    # while the command still waits for its line (it exits once it has it)
+    status, body = face.rpc("/process.Process/CloseStdin", {"process": {"pid": pid}})
+    assert status == 500 and "Ctrl+D" in body["message"]
     status, body = face.rpc("/process.Process/SendInput",
                             {"process": {"pid": pid}, "input": {"pty": "aGkK"}})
     assert status == 200 and body == {}
-    status, body = face.rpc("/process.Process/CloseStdin", {"process": {"pid": pid}})
-    assert status == 500 and "Ctrl+D" in body["message"]
     fr = s.all()
     out = output(fr, "pty")
     assert b"got hi\r\n" in out and b"30 100\r\n" in out
