@@ -241,3 +241,40 @@ def test_envd_rpc_body_bounded(tmp_path):
         _stop_clean(face)
     finally:
         discard_face(face, str(tmp_path))
+
+
+def test_long_processes_do_not_starve_the_api(tmp_path):
+    """Every blocking call of the face shared one pool of 256 threads, and a running envd
+    process holds its thread for as long as it runs: 280 long commands (two sandboxes, the
+    local init serves 256 at once each) made every later create, file read, Stat or kill
+    wait for ever. Processes have a pool of their own now."""
+    face = start_face(str(tmp_path))
+    try:
+        sids = [face.create(timeout=600)["sandboxID"] for _ in range(2)]
+        started = []
+        for i in range(280):
+            p = _Start(face, sids[i % 2], {"cmd": "sleep", "args": ["600"]})
+            started.append((sids[i % 2], p.pid))
+            p.close()
+        # the control plane, the filesystem and files still answer
+        third = face.create(timeout=60)
+        assert third["sandboxID"]
+        st, js, _, raw = _envd(face, sids[0], "/filesystem.Filesystem/Stat",
+                               json.dumps({"path": "/etc/hostname"}), "application/json",
+                               timeout=60)
+        assert st == 200 and js["entry"]["name"] == "hostname", raw
+        st, _, _, raw = face.request("GET", "/files?path=/etc/hostname", None,
+                                     {"E2b-Sandbox-Id": sids[1]}, api_key=False, timeout=60)
+        assert st == 200 and raw.strip(), raw
+        # and each sandbox lists its 140 processes
+        for sid in sids:
+            st, js, _, raw = _envd(face, sid, "/process.Process/List", "{}",
+                                   "application/json", timeout=60)
+            assert st == 200, raw
+            mine = {p for s, p in started if s == sid}
+            assert mine <= {p["pid"] for p in js.get("processes", [])}
+        for sid in sids + [third["sandboxID"]]:
+            assert face.kill(sid) == 204
+        _stop_clean(face)
+    finally:
+        discard_face(face, str(tmp_path))

@@ -329,6 +329,40 @@ static void test_lifecycle(void **state)
         assert_string_equal(r.out, "none\n");
         sbx_exec_result_release(&r);
     }
+    /* the init serves 256 connections at once; one more is told so, not
+     * just closed (exec said "the sandbox's init went away") */
+    {
+        int held[256];
+        char dir[256];
+        size_t k;
+
+        snprintf(dir, sizeof(dir), "%s/local/%s", f->dir, info.id);
+        for (k = 0; k < 256; k++) {
+            held[k] = sbx__ctl_connect(dir, &err);
+            assert_true(held[k] >= 0);
+        }
+        rc = sbx_provider_exec(f->p, info.id, &(struct sbx_exec_req){
+            .argv = (const char *[]){"true", NULL}, .stdin_fd = -1, .stdout_fd = -1,
+            .stderr_fd = -1}, &r, &err);
+        if (rc != -EAGAIN)
+            fail_msg("exec past the init's limit: %d %s", rc, err.msg);
+        assert_non_null(strstr(err.msg, "too many commands and transfers at once"));
+        for (k = 0; k < 256; k++)
+            close(held[k]);
+        /* served again once the init has seen those go (bounded wait) */
+        for (k = 0; k < 500; k++) {
+            rc = sbx_provider_exec(f->p, info.id, &(struct sbx_exec_req){
+                .argv = (const char *[]){"echo", "again", NULL}, .stdin_fd = -1,
+                .stdout_fd = -1, .stderr_fd = -1}, &r, &err);
+            if (rc != -EAGAIN)
+                break;
+            usleep(10000);
+        }
+        if (rc < 0)
+            fail_msg("exec after the limit: %s", err.msg);
+        assert_string_equal(r.out, "again\n");
+        sbx_exec_result_release(&r);
+    }
     /* a timeout past any clock is no deadline (it overflowed into an
      * instant kill before) */
     {

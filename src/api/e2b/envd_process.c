@@ -1008,7 +1008,7 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     p->envd = s->envd;
     p->next = s->envd->procs;
     s->envd->procs = p;
-    if (sbx_api_worker_submit(f->worker, job_run, job_done, p, &err) < 0) {
+    if (sbx_api_worker_submit(f->procs, job_run, job_done, p, &err) < 0) {
         proc_unlink(p);
         stream_unlink(st);
         stream_end_error(st, SBX_CONNECT_UNAVAILABLE, err.msg);

@@ -411,11 +411,19 @@ struct sbx_e2b_face *sbx_e2b_face_new(struct sbx_loop *l, const struct sbx_e2b_f
     rc = open_store(f, o->cfg, err);
     if (rc < 0)
         goto fail;
+    /* Two pools: a running envd process holds its thread for as long as it
+     * runs, so processes get their own, and a sandbox full of long-running
+     * commands never makes a create, a kill or a file read wait. */
     memset(&wo, 0, sizeof(wo));
     wo.backend = f->backend;
     wo.cfg = o->cfg;
+    wo.max_threads = SBX_E2B_CALL_THREADS;
     f->worker = sbx_api_worker_new(l, &wo, err);
     if (!f->worker)
+        goto fail;
+    wo.max_threads = SBX_E2B_PROC_THREADS;
+    f->procs = sbx_api_worker_new(l, &wo, err);
+    if (!f->procs)
         goto fail;
     memset(&hs, 0, sizeof(hs));
     hs.host = o->host ? o->host : "127.0.0.1";
@@ -471,6 +479,7 @@ void sbx_e2b_face_free(struct sbx_e2b_face *f)
         sbx__e2b_envd_release(f, s);
         sbx__e2b_sbx_free(s);
     }
+    sbx_api_worker_free(f->procs);
     sbx_api_worker_free(f->worker);
     sbx__e2b_proxy_free(f);
     sbx_store_close(f->store);

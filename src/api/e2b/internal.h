@@ -36,6 +36,10 @@ struct sbx_e2b_proxy;
 /* The home of the default user: relative paths and the default cwd. */
 #define SBX_E2B_DEFAULT_USER "user"
 #define SBX_E2B_HOME "/home/user"
+/* Worker threads: for calls that end, and for envd processes (one each while
+ * it runs; a Start beyond this many running processes waits for one to end). */
+#define SBX_E2B_CALL_THREADS 64
+#define SBX_E2B_PROC_THREADS 1024
 
 enum sbx_e2b_state {
     SBX_E2B_RUNNING = 0,
@@ -70,7 +74,8 @@ struct sbx_e2b_sbx {
 struct sbx_e2b_face {
     struct sbx_loop *loop;
     struct sbx_http_server *http;
-    struct sbx_api_worker *worker;
+    struct sbx_api_worker *worker; /* calls that end: control plane, files, fs, signals */
+    struct sbx_api_worker *procs;  /* envd processes: a thread each for its whole life */
     struct sbx_store *store;       /* NULL when it could not be opened (then in memory only) */
     char *backend;
     char *api_key;                 /* NULL = any */

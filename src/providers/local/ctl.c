@@ -1,6 +1,7 @@
 #include "providers/local/ctl.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,8 +260,20 @@ int sbx__ctl_recv(int fd, char *buf, size_t cap, struct sbx__ctl_msg *m, int *fd
     do {
         n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == ECONNRESET) {
+        /* the peer closed with our message unread: the kernel says so
+         * first, and what the peer sent before it closed (the init's
+         * refusal of a connection past its limit) comes after */
+        mh.msg_controllen = sizeof(u.b);
+        mh.msg_flags = 0;
+        do {
+            n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return 0;
+    }
     if (n < 0)
-        return errno == ECONNRESET ? 0 : -errno;
+        return -errno;
     for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
         size_t k, cnt;
 
@@ -316,6 +329,24 @@ int sbx__ctl_connect(const char *dir, struct sbx_err *err)
     return fd;
 }
 
+int sbx__ctl_refused(int fd, char *buf, size_t cap, struct sbx__ctl_msg *m, struct sbx_err *err)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rfd[3], nfds = 0, e;
+
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+        return 0;
+    if (sbx__ctl_recv(fd, buf, cap, m, rfd, 3, &nfds) != 1 || m->type != SBX_CTL_ERR) {
+        while (nfds > 0)
+            close(rfd[--nfds]);
+        return 0;
+    }
+    while (nfds > 0)
+        close(rfd[--nfds]);
+    e = m->num > 0 && m->num < 4096 ? (int)m->num : EIO;
+    return sbx_err_set(err, -e, "%s: %s", m->str ? m->str : "init", strerror(e));
+}
+
 int sbx__ctl_call(const char *dir, const struct sbx__ctl_msg *req, int64_t *num_out,
                   int *fd_out, struct sbx_err *err)
 {
@@ -339,7 +370,12 @@ int sbx__ctl_call(const char *dir, const struct sbx__ctl_msg *req, int64_t *num_
     }
     rc = sbx__ctl_send(fd, req, NULL, 0, buf, SBX_CTL_MAX_MSG);
     if (rc < 0) {
-        sbx_err_set(err, rc, "send to the sandbox's init: %s", strerror(-rc));
+        int why = sbx__ctl_refused(fd, buf, SBX_CTL_MAX_MSG, rep, err);
+
+        if (why < 0)
+            rc = why;
+        else
+            sbx_err_set(err, rc, "send to the sandbox's init: %s", strerror(-rc));
         goto out;
     }
     rc = sbx__ctl_recv(fd, buf, SBX_CTL_MAX_MSG, rep, rfd, 3, &nfds);

@@ -86,6 +86,11 @@ int sbx__ctl_recv(int fd, char *buf, size_t cap, struct sbx__ctl_msg *m, int *fd
  * Returns the connected socket (CLOEXEC) or -errno (-EPIPE with a message
  * when nobody listens: the sandbox's init is gone). */
 int sbx__ctl_connect(const char *dir, struct sbx_err *err);
+/* After a send to the init failed (-EPIPE): the init may have refused the
+ * connection with a reason (an ERR, e.g. too many at once) before it closed
+ * it. Returns that -errno with err set to the init's message, or 0 when no
+ * reason is waiting. m and buf are scratch. */
+int sbx__ctl_refused(int fd, char *buf, size_t cap, struct sbx__ctl_msg *m, struct sbx_err *err);
 /* One request, one reply: OK gives *num_out (if not NULL) and, when fd_out
  * is not NULL, the descriptor that came with it (or -1). ERR becomes
  * -errno with the init's message. */

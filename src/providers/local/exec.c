@@ -156,8 +156,15 @@ int sbx__local_exec(struct sbx_provider *p, const char *id, const struct sbx_exe
     }
     rc = sbx__ctl_send(conn, m, send_fds, 3, buf, SBX_CTL_MAX_MSG);
     if (rc < 0) {
-        sbx_err_set(err, rc, "exec: send to the sandbox's init: %s",
-                    rc == -E2BIG ? "the command line is too long" : strerror(-rc));
+        int why = sbx__ctl_refused(conn, buf, SBX_CTL_MAX_MSG, m, err);
+
+        if (why < 0) {
+            rc = why;
+            sbx_err_prefix(err, "exec");
+        } else {
+            sbx_err_set(err, rc, "exec: send to the sandbox's init: %s",
+                        rc == -E2BIG ? "the command line is too long" : strerror(-rc));
+        }
         goto out;
     }
     /* the command holds the write ends now; EOF comes when it is done */

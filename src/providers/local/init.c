@@ -25,6 +25,9 @@
 
 #define MAX_CONNS 256
 #define MAX_PROCS 16384
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define TOO_MANY "too many commands and transfers at once in this sandbox (" STR(MAX_CONNS) ")"
 #define ARENA_SIZE (SBX_CTL_MAX_MSG + 2 * (SBX_CTL_MAX_STRS + 1) * sizeof(char *))
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -804,6 +807,9 @@ static void accept_conns(struct init *in)
         if (fd < 0)
             return;
         if (in->nconns >= MAX_CONNS) {
+            /* said, not just closed: the caller would report that the
+             * init went away */
+            send_reply(in, fd, SBX_CTL_ERR, EAGAIN, TOO_MANY, NULL, 0);
             close(fd);
             continue;
         }
