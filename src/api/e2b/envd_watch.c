@@ -508,6 +508,8 @@ static const struct sbx__envd_field WATCH_REQ[] = {
     {"path", NULL, SBX_ENVD_STRING, NULL, NULL},
     {"recursive", NULL, SBX_ENVD_BOOL, NULL, NULL},
     {"includeEntry", "include_entry", SBX_ENVD_BOOL, NULL, NULL},
+    /* accepted; no mount is refused (envd refuses network mounts without it) */
+    {"allowNetworkMounts", "allow_network_mounts", SBX_ENVD_BOOL, NULL, NULL},
     {NULL, NULL, 0, NULL, NULL},
 };
 static const struct sbx__envd_field ID_REQ[] = {
