@@ -368,8 +368,10 @@ static int run(struct watcher *w)
 
             off += (ssize_t)(sizeof(*ev) + ev->len);
             if (ev->mask & IN_Q_OVERFLOW) {
-                fprintf(stderr, "sbx-server watch: event queue overflow\n");
-                continue;
+                /* events were lost: an error, as fsnotify reports it to envd */
+                fprintf(stderr, "fsnotify: queue or buffer overflow\n");
+                status = 1;
+                break;
             }
             if (ev->mask & IN_IGNORED) {
                 forget_wd(w, ev->wd);

@@ -7,12 +7,12 @@ Expected behaviour and messages: e2b-dev/infra packages/envd/internal/services/f
 watch.go and watch_sync.go.
 """
 
-import json
-import socket
+import os
 import time
 import uuid
 
-from test_e2b_face_envd import Stream, face, start, output  # noqa: F401 (fixture)
+from conftest_e2b import e2b_face  # noqa: F401 (fixture)
+from test_e2b_face_envd import Face, Stream, face, output, start  # noqa: F401 (fixture)
 
 WAIT_S = 20
 
@@ -167,3 +167,41 @@ def test_create_watcher_errors(face):
     assert body["message"] == "path /nope/x not found: stat /nope/x: no such file or directory"
     status, body = face.rpc("/filesystem.Filesystem/CreateWatcher", {"path": "/etc/hostname"})
     assert status == 400 and body["code"] == "invalid_argument", body
+
+
+def host_watchers(tag):
+    """`sbx-server watch` processes on the host whose command line names tag (the local
+    backend's sandbox processes are host processes)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"watch" in args and any(tag.encode() in a for a in args):
+            out.append(pid)
+    return out
+
+
+def test_killing_the_sandbox_stops_its_watchers(e2b_face):
+    sb = e2b_face.create(timeout=120)
+    f = Face(e2b_face.port, e2b_face.proc, sb)
+    tag = f"kill-{uuid.uuid4().hex[:8]}"
+    d = f"/home/user/{tag}"
+    sh(f, f"mkdir -p {d}")
+    st = watch(f, d)
+    assert st.frame() == (0, {"start": {}})
+    status, body = f.rpc("/filesystem.Filesystem/CreateWatcher", {"path": d})
+    assert status == 200, body
+    assert len(host_watchers(tag)) == 2
+    assert e2b_face.kill(f.sid) == 204
+    fr = []
+    while not fr or not fr[-1][0] & 2:
+        fr.append(st.frame())
+    assert fr[-1] == (2, {"error": {"code": "unavailable", "message": "the sandbox was killed"}})
+    for _ in range(100):
+        if not host_watchers(tag):
+            break
+        time.sleep(0.1)
+    assert host_watchers(tag) == []

@@ -618,6 +618,9 @@ static void watch_dir(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         watch_stop(w);
         return;
     }
+    /* no keepalive before StartEvent (the SDK wants it first); sending
+     * StartEvent starts the keepalive timer */
+    sbx_timer_stop(st->keepalive);
     sbx__envd_stream_attach(st, &w->streams, w, on_resume, on_stream_gone);
 }
 
