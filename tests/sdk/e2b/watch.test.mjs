@@ -30,11 +30,14 @@ describe('watchDir', { timeout: 300_000 }, () => {
       assert.ok(has(events, name, type), `${type} ${name}: ${JSON.stringify(events)}`);
     assert.ok(!events.some((e) => e.name === 'sub/deep'), 'not recursive');
     assert.ok(events.every((e) => e.entry === undefined), 'no entry unless asked');
+    assert.ok((await watchers()).split('\n').some((l) => l.endsWith(` ${dir}`)), 'watching');
     await handle.stop();
-    // the face sees the client gone at its next write (a keepalive at the latest)
-    const n = events.length;
-    await sbx.commands.run(`touch ${dir}/after-stop`);
-    assert.equal(events.length, n);
+    // the face sees the client gone at the next frame it writes (an event here, or the
+    // keepalive 50 s later), then stops the watcher in the sandbox
+    await waitFor(async () => {
+      await sbx.commands.run(`touch ${dir}/poke`);
+      return !(await watchers()).split('\n').some((l) => l.endsWith(` ${dir}`));
+    }, 'the in-sandbox watcher to stop', { timeoutMs: 30_000, intervalMs: 200 });
   });
 
   test('recursive watching sees new subdirectories', async () => {
