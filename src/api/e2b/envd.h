@@ -149,12 +149,12 @@ struct sbx__envd_stream {
     bool ending;            /* end once pending is written */
 };
 
-/* Checks a server-streaming request and parses its one message. On failure
- * answers req and returns NULL. */
+/* Checks a server-streaming request, parses its one message and its
+ * Connect-Timeout-Ms (into *timeout_ms, 0 = none). On failure answers req
+ * and returns NULL. */
 struct sbx_json *sbx__envd_stream_begin(struct sbx_http_req *req, const char *type_name,
-                                        const struct sbx__envd_field *schema);
-/* Connect-Timeout-Ms in *ms (0 = none); -EINVAL with connect-go's message. */
-int sbx__envd_parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_t len);
+                                        const struct sbx__envd_field *schema,
+                                        int64_t *timeout_ms);
 /* Starts the response stream (keepalives every Keepalive-Ping-Interval
  * seconds, 90 by default; the deadline when > 0); NULL (req answered) on
  * failure. */

@@ -665,7 +665,7 @@ static int make_pty(struct proc *p, const struct sbx_json *pty)
 static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                           const struct sbx__envd_user *u, struct sbx_http_req *req)
 {
-    struct sbx_json *msg = sbx__envd_stream_begin(req, "process.StartRequest", START_REQ);
+    struct sbx_json *msg;
     struct sbx_json *cfg, *x;
     struct sbx_buf cwd = SBX_BUF_INIT;
     struct sbx_err err = {0};
@@ -676,13 +676,9 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     int64_t timeout;
     bool want_stdin;
 
+    msg = sbx__envd_stream_begin(req, "process.StartRequest", START_REQ, &timeout);
     if (!msg)
         return;
-    if (sbx__envd_parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
-        sbx_json_free(msg);
-        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
-        return;
-    }
     cfg = sbx__envd_get(msg, "process", NULL);
     x = cfg ? sbx__envd_get(cfg, "cwd", NULL) : NULL;
     want_stdin = !sbx__envd_get(msg, "stdin", NULL) || sbx_json_bool(sbx_json_get(msg, "stdin"));
@@ -775,20 +771,16 @@ fail:
 static void process_connect(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                             struct sbx_http_req *req)
 {
-    struct sbx_json *msg = sbx__envd_stream_begin(req, "process.ConnectRequest", SELECT_REQ);
+    struct sbx_json *msg;
     enum sbx_connect_code code;
     struct sbx__envd_stream *st;
     struct proc *p;
     char emsg[256];
     int64_t timeout;
 
+    msg = sbx__envd_stream_begin(req, "process.ConnectRequest", SELECT_REQ, &timeout);
     if (!msg)
         return;
-    if (sbx__envd_parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
-        sbx_json_free(msg);
-        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
-        return;
-    }
     p = find_proc(s, sbx__envd_get(msg, "process", NULL), &code, emsg, sizeof(emsg));
     sbx_json_free(msg);
     if (!p) {

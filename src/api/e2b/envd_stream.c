@@ -169,8 +169,11 @@ static void on_deadline(struct sbx_timer *t, void *ud)
     sbx__envd_stream_end_error(st, SBX_CONNECT_DEADLINE_EXCEEDED, "context deadline exceeded");
 }
 
+static int parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_t len);
+
 struct sbx_json *sbx__envd_stream_begin(struct sbx_http_req *req, const char *type_name,
-                                        const struct sbx__envd_field *schema)
+                                        const struct sbx__envd_field *schema,
+                                        int64_t *timeout_ms)
 {
     struct sbx_connect_reader r;
     struct sbx_err err = {0};
@@ -216,6 +219,10 @@ struct sbx_json *sbx__envd_stream_begin(struct sbx_http_req *req, const char *ty
         snprintf(msg, sizeof(msg), "protocol error: %s",
                  req->body.len ? "incomplete envelope" : "missing request message");
     sbx_connect_reader_free(&r);
+    if (v && parse_timeout(req, timeout_ms, msg, sizeof(msg)) < 0) {
+        sbx_json_free(v);
+        v = NULL;
+    }
     if (!v)
         sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, msg);
     return v;
@@ -248,7 +255,7 @@ struct sbx__envd_stream *sbx__envd_stream_open(struct sbx_e2b_face *f, struct sb
     return st;
 }
 
-int sbx__envd_parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_t len)
+static int parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_t len)
 {
     const char *h = sbx_http_req_header(req, "Connect-Timeout-Ms");
     char *end;

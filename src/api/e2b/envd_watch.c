@@ -591,20 +591,16 @@ static struct sbx__envd_watch *watch_new(struct sbx_e2b_face *f, struct sbx_e2b_
 static void watch_dir(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                       const struct sbx__envd_user *u, struct sbx_http_req *req)
 {
-    struct sbx_json *msg = sbx__envd_stream_begin(req, "filesystem.WatchDirRequest", WATCH_REQ);
+    struct sbx_json *msg;
     enum sbx_connect_code code;
     struct sbx__envd_stream *st;
     struct sbx__envd_watch *w;
     int64_t timeout;
     char emsg[256];
 
+    msg = sbx__envd_stream_begin(req, "filesystem.WatchDirRequest", WATCH_REQ, &timeout);
     if (!msg)
         return;
-    if (sbx__envd_parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
-        sbx_json_free(msg);
-        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
-        return;
-    }
     w = watch_new(f, s, u, msg, emsg, sizeof(emsg), &code);
     sbx_json_free(msg);
     if (!w) {
@@ -733,14 +729,10 @@ void sbx__envd_watch_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                             const struct sbx__envd_user *u, const char *method,
                             struct sbx_http_req *req)
 {
-    if (strcmp(method, "WatchDir") == 0)
-        watch_dir(f, s, u, req);
-    else if (strcmp(method, "CreateWatcher") == 0)
-        create_watcher(f, s, u, req);
-    else if (strcmp(method, "GetWatcherEvents") == 0)
-        get_events(s, req);
+    if (strcmp(method, "WatchDir") == 0 || strcmp(method, "CreateWatcher") == 0)
+        (method[0] == 'W' ? watch_dir : create_watcher)(f, s, u, req);
     else
-        remove_watcher(s, req);
+        (strcmp(method, "GetWatcherEvents") == 0 ? get_events : remove_watcher)(s, req);
 }
 
 void sbx__envd_watch_release(struct sbx__envd_watch **list)
