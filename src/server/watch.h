@@ -24,8 +24,8 @@
  * always one event.
  *
  * Exit status: 0 when stdout is closed or on SIGTERM/SIGINT, 2 usage,
- * 3 DIR does not exist, 4 DIR is not a directory, 1 anything else; the
- * reason is on stderr.
+ * 3 DIR does not exist, 4 DIR is not a directory, 1 anything else (an
+ * inotify queue overflow too: events were lost); the reason is on stderr.
  */
 
 #include <stddef.h>
