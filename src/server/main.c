@@ -17,6 +17,7 @@
 #include "net/loop.h"
 #include "sbx/log.h"
 #include "server/server.h"
+#include "server/watch.h"
 
 #define SBX_VERSION "0.1.0"
 
@@ -244,6 +245,9 @@ int main(int argc, char **argv)
     struct sbx_loop *loop;
     int rc;
 
+    /* a second mode for sbx serve e2b's envd WatchDir (watch.h) */
+    if (argc >= 2 && strcmp(argv[1], "watch") == 0)
+        return sbx_server_watch_main(argc - 1, argv + 1);
     rc = sbx_server_parse_args(argc, argv, &s->cfg);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -2,7 +2,8 @@
  * (src/api/e2b/envd_*.c): the `find` listing a sandbox sends back (its
  * entries, EntryInfo and Go mode strings built from them), envd's path
  * resolution, the base64 of protojson bytes, and the protojson request
- * checks; 0xff: the /files Accept-Encoding and Content-Encoding parsers.
+ * checks; 0xff: the /files Accept-Encoding and Content-Encoding parsers;
+ * 0xfe: a line of `sbx-server watch` (envd_watch.c).
  * The first byte picks which; the rest is the input. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (a < -1 || a > 1 || c < -1 || c > 1)
             abort();
         free(h);
+        return 0;
+    }
+    if (data[0] == 0xfe) {
+        struct sbx_buf name = SBX_BUF_INIT;
+        struct sbx_json *entry = NULL;
+        char kind = 0;
+
+        if (sbx__envd_watch_parse_line(p, size, "/home/user", &kind, &name, &entry) == 0) {
+            if (!strchr("RCWDMA", kind) || (kind != 'R' && (!name.len || name.ptr[name.len - 1])))
+                abort(); /* a known kind; a name is NUL-terminated */
+            if (entry && sbx_json_dump(entry, &b) < 0)
+                abort();
+        } else if (entry) {
+            abort(); /* no entry on failure */
+        }
+        sbx_json_free(entry);
+        sbx_buf_free(&name);
+        sbx_buf_free(&b);
         return 0;
     }
     switch (data[0] % 4) {

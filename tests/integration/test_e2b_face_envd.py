@@ -507,17 +507,15 @@ def test_filesystem_rpcs(face):
     assert status == 404
     # WatchDir is server-streaming: its error comes as connect-go sends it (HTTP 200,
     # application/connect+json, one end-of-stream frame), so connect-es reports the code
-    s = Stream(face, "/filesystem.Filesystem/WatchDir", {"path": "/"})
+    # (the watchers themselves: test_e2b_face_watch.py)
+    s = Stream(face, "/filesystem.Filesystem/WatchDir", {"path": "/nonexistent-dir"})
     fr = s.all()
     s.close()
     assert s.status == 200 and "content-type: application/connect+json" in s.head
-    assert len(fr) == 1 and fr[0][0] == 2 and fr[0][1]["error"]["code"] == "unimplemented"
-    assert "WatchDir" in fr[0][1]["error"]["message"]
+    assert len(fr) == 1 and fr[0][0] == 2 and fr[0][1]["error"]["code"] == "not_found"
     # ... but a unary content type is refused before the protocol, as connect-go does (415)
     status, body = face.rpc("/filesystem.Filesystem/WatchDir", {"path": "/"})
     assert status == 415
-    status, body = face.rpc("/filesystem.Filesystem/CreateWatcher", {"path": "/"})
-    assert status == 501 and body["code"] == "unimplemented"
 
 
 # ---- /files -------------------------------------------------------------------------

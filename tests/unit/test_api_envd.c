@@ -416,9 +416,9 @@ static void test_bad_requests(void **state)
     rpc("/filesystem.Filesystem/WatchDir", "{}", NULL, &r);
     assert_int_equal(r.status, 415);
     sbx_buf_free(&r.body);
-    rpc("/filesystem.Filesystem/CreateWatcher", "{}", NULL, &r);
-    assert_int_equal(r.status, 501);
-    assert_non_null(strstr(r.body.ptr, "\"code\":\"unimplemented\""));
+    rpc("/filesystem.Filesystem/GetWatcherEvents", "{\"watcherId\":\"wx\"}", NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body.ptr, "watcher with id wx not found"));
     sbx_buf_free(&r.body);
     rpc("/process.Process/Nope", "{}", NULL, &r);
     assert_int_equal(r.status, 404);

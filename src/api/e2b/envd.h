@@ -14,6 +14,10 @@
  *                   input), the per-sandbox process table
  *   envd_fs.c       filesystem.Filesystem (Stat, ListDir, MakeDir, Remove,
  *                   Move) over `find`/`mkdir`/`rm`/`mv`
+ *   envd_watch.c    filesystem.Filesystem WatchDir and the CreateWatcher
+ *                   family over `sbx-server watch` (inotify) in the sandbox
+ *   envd_stream.c   server-streaming answers (backpressure, keepalives,
+ *                   deadline) shared by envd_process.c and envd_watch.c
  *
  * Everything runs on the loop thread except worker job functions.
  */
@@ -31,6 +35,7 @@
 #define SBX_ENVD_RPC_BODY_MAX ((size_t)24 << 20)
 
 struct sbx_json;
+struct sbx_timer;
 
 /* The Linux user a request acts as: "user" (default) or "root". */
 struct sbx__envd_user {
@@ -123,12 +128,79 @@ int sbx__envd_content_gzip(const char *content_encoding);
  * q=0, "*"): 0 identity, 1 gzip, -1 nothing acceptable. */
 int sbx__envd_accept_gzip(const char *accept_encoding);
 
+/* ---- envd_stream.c ------------------------------------------------------- */
+
+/* One server-streaming answer. An owner (a process, a watcher) keeps its
+ * streams in a list; a stream leaves it by itself when its client goes away
+ * or its deadline passes (then gone(owner) is called). */
+struct sbx__envd_stream {
+    struct sbx__envd_stream *next;
+    struct sbx__envd_stream **head; /* the owner's list; NULL when detached */
+    void *owner;
+    void (*resume)(void *owner); /* room again after the server made us wait */
+    void (*gone)(void *owner);   /* left by itself */
+    const char *keepalive_json;  /* the keepalive message (static) */
+    struct sbx_http_req *req;
+    struct sbx_timer *keepalive;
+    struct sbx_timer *deadline;
+    int64_t keepalive_ms;
+    bool waiting;           /* the server asked us to wait for room */
+    struct sbx_buf pending; /* frames held back while waiting */
+    bool ending;            /* end once pending is written */
+};
+
+/* Checks a server-streaming request, parses its one message and its
+ * Connect-Timeout-Ms (into *timeout_ms, 0 = none). On failure answers req
+ * and returns NULL. */
+struct sbx_json *sbx__envd_stream_begin(struct sbx_http_req *req, const char *type_name,
+                                        const struct sbx__envd_field *schema,
+                                        int64_t *timeout_ms);
+/* Starts the response stream (keepalives every Keepalive-Ping-Interval
+ * seconds, 90 by default; the deadline when > 0); NULL (req answered) on
+ * failure. */
+struct sbx__envd_stream *sbx__envd_stream_open(struct sbx_e2b_face *f, struct sbx_http_req *req,
+                                               int64_t deadline_ms, const char *keepalive_json);
+/* Puts st first in an owner's list, with the owner's callbacks (NULL: none). */
+void sbx__envd_stream_attach(struct sbx__envd_stream *st, struct sbx__envd_stream **head,
+                             void *owner, void (*resume)(void *), void (*gone)(void *));
+void sbx__envd_stream_unlink(struct sbx__envd_stream *st);
+/* Queues one message (it restarts the keepalive timer). */
+void sbx__envd_stream_send(struct sbx__envd_stream *st, const char *json, size_t len);
+/* Ends the stream (e NULL = OK) once what is queued is written; st is freed. */
+void sbx__envd_stream_end(struct sbx__envd_stream *st, const struct sbx_connect_error *e);
+void sbx__envd_stream_end_error(struct sbx__envd_stream *st, enum sbx_connect_code code,
+                                const char *msg);
+/* A CLOEXEC pipe; the loop's end (read end when loop_reads) non-blocking. */
+int sbx__envd_make_pipe(int *r, int *w, bool loop_reads);
+
 /* ---- envd_process.c ------------------------------------------------------ */
+
+struct sbx__envd_watch;
+/* The sandbox's list of watchers (envd state created on first use; NULL
+ * on no memory). */
+struct sbx__envd_watch **sbx__envd_watches(struct sbx_e2b_sbx *s);
 
 /* POST /process.Process/<method>; answers req. */
 void sbx__envd_process_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                               const struct sbx__envd_user *u, const char *method,
                               struct sbx_http_req *req);
+
+/* ---- envd_fs.c ----------------------------------------------------------- */
+
+/* ---- envd_watch.c --------------------------------------------------------- */
+
+/* WatchDir, CreateWatcher, GetWatcherEvents, RemoveWatcher; answers req. */
+void sbx__envd_watch_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
+                            const struct sbx__envd_user *u, const char *method,
+                            struct sbx_http_req *req);
+/* Stops every watcher of the list (the sandbox is going away). */
+void sbx__envd_watch_release(struct sbx__envd_watch **list);
+/* Parses one line of `sbx-server watch` (without its newline) for the
+ * watched dir root: kind ('R' ready, or C W D M A), name unescaped into
+ * name, entry JSON (EntryInfo) into *entry when the line has one. 0, or
+ * -EPROTO on a malformed line, -ENOMEM. */
+int sbx__envd_watch_parse_line(const char *line, size_t n, const char *root, char *kind,
+                               struct sbx_buf *name, struct sbx_json **entry);
 
 /* ---- envd_fs.c ----------------------------------------------------------- */
 

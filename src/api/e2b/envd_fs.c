@@ -615,19 +615,9 @@ void sbx__envd_fs_handle(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         if (strcmp(ops[i].method, method) == 0)
             break;
     if (i == sizeof(ops) / sizeof(ops[0])) {
-        if (strcmp(method, "WatchDir") == 0) {
-            /* server-streaming: connect-go answers its errors in the stream
-             * (200, one end-of-stream message), so connect-es sees the code */
-            if (sbx__envd_want_post(req, "application/connect+json", SBX_ENVD_STREAM_ACCEPT) == 0)
-                sbx__envd_stream_error(req, SBX_CONNECT_UNIMPLEMENTED,
-                                       "filesystem.Filesystem.WatchDir is not implemented by "
-                                       "sbx serve e2b");
-        } else if (strcmp(method, "CreateWatcher") == 0 ||
-                   strcmp(method, "GetWatcherEvents") == 0 ||
-                   strcmp(method, "RemoveWatcher") == 0)
-            sbx__envd_rpc_error(req, SBX_CONNECT_UNIMPLEMENTED,
-                                "filesystem.Filesystem.%s is not implemented by sbx serve e2b",
-                                method);
+        if (strcmp(method, "WatchDir") == 0 || strcmp(method, "CreateWatcher") == 0 ||
+            strcmp(method, "GetWatcherEvents") == 0 || strcmp(method, "RemoveWatcher") == 0)
+            sbx__envd_watch_handle(f, s, u, method, req);
         else
             sbx_http_respond(req, 404, "text/plain; charset=utf-8", NULL, "404 page not found\n",
                              19);

@@ -32,8 +32,8 @@
 
 #define CHUNK ((size_t)32 << 10)       /* envd's stdChunkSize */
 #define STDIN_MAX ((size_t)16 << 20)   /* queued SendInput bytes per process */
-#define KEEPALIVE_DEFAULT_S 90
 #define PIDLINE_MAX 64
+#define KEEPALIVE "{\"event\":{\"keepalive\":{}}}"
 
 /* $0 = cwd, $1... = the command */
 static const char WRAPPER[] =
@@ -41,18 +41,6 @@ static const char WRAPPER[] =
     "printf '%d\\n' \"$$\" >&2; exec \"$@\"";
 
 struct proc;
-
-struct pstream {
-    struct pstream *next;
-    struct proc *p;
-    struct sbx_http_req *req;
-    struct sbx_timer *keepalive;
-    struct sbx_timer *deadline;
-    int64_t keepalive_ms;
-    bool waiting;          /* the server asked us to wait for room */
-    struct sbx_buf pending;/* frames held back while waiting */
-    bool ending;           /* end once pending is written */
-};
 
 struct proc {
     struct proc *next;
@@ -71,7 +59,7 @@ struct proc {
     struct sbx_buf inbuf;      /* stdin bytes not yet written */
     bool close_stdin;          /* close in_w once inbuf is written */
     struct sbx_buf pidline;
-    struct pstream *streams;
+    struct sbx__envd_stream *streams;
     /* job side (owned by the job until done) */
     char *backend_id;
     char **argv, **env;
@@ -85,6 +73,7 @@ struct proc {
 
 struct sbx_e2b_envd {
     struct proc *procs;
+    struct sbx__envd_watch *watches; /* envd_watch.c */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -152,148 +141,20 @@ static void proc_free(struct proc *p)
     free(p);
 }
 
-/* ---- streams ------------------------------------------------------------ */
-
-static void stream_unlink(struct pstream *st)
-{
-    struct pstream **pp;
-
-    if (!st->p)
-        return;
-    for (pp = &st->p->streams; *pp; pp = &(*pp)->next) {
-        if (*pp == st) {
-            *pp = st->next;
-            break;
-        }
-    }
-    st->p = NULL;
-}
-
-static void stream_free(struct pstream *st)
-{
-    stream_unlink(st);
-    sbx_timer_close(st->keepalive);
-    sbx_timer_close(st->deadline);
-    sbx_buf_free(&st->pending);
-    free(st);
-}
-
-static void proc_resume_reading(struct proc *p);
-
-static void stream_drained(struct sbx_http_req *req, int status, void *ud);
-
-/* Writes what st holds back; ends the stream when asked to and all is out. */
-static void stream_flush(struct pstream *st)
-{
-    int rc;
-
-    if (st->waiting)
-        return;
-    if (st->pending.len) {
-        rc = sbx_http_stream_write(st->req, st->pending.ptr, st->pending.len, stream_drained, st);
-        sbx_buf_reset(&st->pending);
-        if (rc < 0) {
-            sbx_http_stream_abort(st->req);
-            stream_free(st);
-            return;
-        }
-        if (rc == SBX_HTTP_STREAM_WAIT) {
-            st->waiting = true;
-            return;
-        }
-    }
-    if (st->ending) {
-        sbx_http_stream_end(st->req);
-        stream_free(st);
-    }
-}
-
-static void stream_drained(struct sbx_http_req *req, int status, void *ud)
-{
-    struct pstream *st = ud;
-    struct proc *p = st->p;
-
-    (void)req;
-    st->waiting = false;
-    if (status < 0) {
-        /* the client is gone; the process goes on */
-        sbx_http_stream_abort(st->req);
-        stream_free(st);
-    } else {
-        stream_flush(st);
-    }
-    if (p)
-        proc_resume_reading(p);
-}
-
-/* Queues one message (flags 0) or the end of stream for st. */
-static void stream_send(struct pstream *st, const char *json, size_t len)
-{
-    if (sbx_connect_envelope(&st->pending, 0, json, len) < 0)
-        return;
-    if (st->keepalive)
-        sbx_timer_start(st->keepalive, st->keepalive_ms);
-    stream_flush(st);
-}
-
-static void stream_end(struct pstream *st, const struct sbx_connect_error *e)
-{
-    sbx_timer_stop(st->keepalive);
-    sbx_timer_stop(st->deadline);
-    if (sbx_connect_end_stream(&st->pending, e) < 0) {
-        sbx_http_stream_abort(st->req);
-        stream_free(st);
-        return;
-    }
-    st->ending = true;
-    stream_flush(st);
-}
-
-static void stream_end_error(struct pstream *st, enum sbx_connect_code code, const char *msg)
-{
-    struct sbx_connect_error e;
-
-    size_t n = strnlen(msg, sizeof(e.message) - 1); /* truncated to fit, as connect.h says */
-
-    e.code = code;
-    memcpy(e.message, msg, n);
-    e.message[n] = '\0';
-    stream_end(st, &e);
-}
-
-static void on_keepalive(struct sbx_timer *t, void *ud)
-{
-    static const char ka[] = "{\"event\":{\"keepalive\":{}}}";
-
-    (void)t;
-    stream_send(ud, ka, sizeof(ka) - 1);
-}
-
-static void on_deadline(struct sbx_timer *t, void *ud)
-{
-    struct pstream *st = ud;
-
-    (void)t;
-    /* connect-go's handler context ends: the stream ends with the deadline,
-     * whatever the process does (Start's process dies of the same deadline) */
-    stream_unlink(st);
-    stream_end_error(st, SBX_CONNECT_DEADLINE_EXCEEDED, "context deadline exceeded");
-}
-
 /* Sends the event to every stream of p (json = {"event":{...}}). */
 static void proc_broadcast(struct proc *p, const char *json, size_t len)
 {
-    struct pstream *st = p->streams, *next;
+    struct sbx__envd_stream *st = p->streams, *next;
 
     for (; st; st = next) {
         next = st->next;
-        stream_send(st, json, len);
+        sbx__envd_stream_send(st, json, len);
     }
 }
 
 static bool proc_any_waiting(const struct proc *p)
 {
-    const struct pstream *st;
+    const struct sbx__envd_stream *st;
 
     for (st = p->streams; st; st = st->next)
         if (st->waiting)
@@ -301,15 +162,20 @@ static bool proc_any_waiting(const struct proc *p)
     return false;
 }
 
+struct sbx__envd_watch **sbx__envd_watches(struct sbx_e2b_sbx *s)
+{
+    return envd_of(s) ? &s->envd->watches : NULL;
+}
+
 /* ---- events --------------------------------------------------------------- */
 
-static void send_start(struct proc *p, struct pstream *only)
+static void send_start(struct proc *p, struct sbx__envd_stream *only)
 {
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "{\"event\":{\"start\":{\"pid\":%u}}}", p->pid);
 
     if (only)
-        stream_send(only, buf, (size_t)n);
+        sbx__envd_stream_send(only, buf, (size_t)n);
     else
         proc_broadcast(p, buf, (size_t)n);
 }
@@ -440,8 +306,10 @@ static void pause_reading(struct proc *p)
         sbx_watch_set(p->werr, 0);
 }
 
-static void proc_resume_reading(struct proc *p)
+static void proc_resume_reading(void *ud)
 {
+    struct proc *p = ud;
+
     if (proc_any_waiting(p))
         return;
     if (p->wout)
@@ -518,7 +386,7 @@ static void job_run(struct sbx_provider *prov, const struct sbx_err *open_err, v
 static void job_done(void *ud)
 {
     struct proc *p = ud;
-    struct pstream *st, *next;
+    struct sbx__envd_stream *st, *next;
     char msg[SBX_ERR_MSG_MAX + 64];
 
     if (!p->envd) {
@@ -543,8 +411,8 @@ static void job_done(void *ud)
                      p->argv[4] ? p->argv[4] : "", p->rc < 0 ? p->err.msg : "no pid reported");
         for (st = p->streams; st; st = next) {
             next = st->next;
-            stream_unlink(st);
-            stream_end_error(st, p->cwd_missing ? SBX_CONNECT_INVALID_ARGUMENT
+            sbx__envd_stream_unlink(st);
+            sbx__envd_stream_end_error(st, p->cwd_missing ? SBX_CONNECT_INVALID_ARGUMENT
                                                 : SBX_CONNECT_INVALID_ARGUMENT,
                              msg);
         }
@@ -554,15 +422,15 @@ static void job_done(void *ud)
         for (st = p->streams; p->res.timed_out && st; st = next) {
             next = st->next;
             if (st->deadline) {
-                stream_unlink(st);
-                stream_end_error(st, SBX_CONNECT_DEADLINE_EXCEEDED, "context deadline exceeded");
+                sbx__envd_stream_unlink(st);
+                sbx__envd_stream_end_error(st, SBX_CONNECT_DEADLINE_EXCEEDED, "context deadline exceeded");
             }
         }
         send_end(p);
         for (st = p->streams; st; st = next) {
             next = st->next;
-            stream_unlink(st);
-            stream_end(st, NULL);
+            sbx__envd_stream_unlink(st);
+            sbx__envd_stream_end(st, NULL);
         }
     }
     proc_free(p);
@@ -696,114 +564,6 @@ static struct proc *unary_proc(struct sbx_e2b_sbx *s, struct sbx_http_req *req,
     return p;
 }
 
-/* ---- streaming requests ----------------------------------------------------- */
-
-/* Checks a server-streaming request and parses its one message. On failure
- * answers req and returns NULL. */
-static struct sbx_json *stream_begin(struct sbx_http_req *req, const char *type_name,
-                                     const struct sbx__envd_field *schema)
-{
-    struct sbx_connect_reader r;
-    struct sbx_err err = {0};
-    struct sbx_json *v = NULL;
-    char msg[256];
-    size_t off = 0;
-
-    if (sbx__envd_want_post(req, "application/connect+json", SBX_ENVD_STREAM_ACCEPT) < 0)
-        return NULL;
-    msg[0] = '\0';
-    sbx_connect_reader_init(&r, SBX_CONNECT_DEFAULT_MAX_MESSAGE);
-    while (off < req->body.len) {
-        ssize_t n = sbx_connect_reader_feed(&r, req->body.ptr + off, req->body.len - off, &err);
-
-        if (n < 0) {
-            snprintf(msg, sizeof(msg), "protocol error: %.200s", err.msg);
-            break;
-        }
-        off += (size_t)n;
-        if (sbx_connect_reader_ready(&r)) {
-            if (off < req->body.len) {
-                snprintf(msg, sizeof(msg), "protocol error: received extra input message for "
-                                           "server-streaming method");
-            } else if (r.flags) {
-                snprintf(msg, sizeof(msg), "protocol error: invalid envelope flags %u", r.flags);
-            } else {
-                v = sbx_json_parse(r.msg.len ? r.msg.ptr : "{}", r.msg.len ? r.msg.len : 2, &err);
-                if (!v)
-                    snprintf(msg, sizeof(msg), "unmarshal into %s: %.180s", type_name, err.msg);
-                else if (sbx__envd_check(v, schema, msg, sizeof(msg)) < 0) {
-                    char m2[256];
-
-                    snprintf(m2, sizeof(m2), "unmarshal into %s: %.180s", type_name, msg);
-                    memcpy(msg, m2, sizeof(msg));
-                    sbx_json_free(v);
-                    v = NULL;
-                }
-            }
-            break;
-        }
-    }
-    if (!v && !msg[0])
-        snprintf(msg, sizeof(msg), "protocol error: %s",
-                 req->body.len ? "incomplete envelope" : "missing request message");
-    sbx_connect_reader_free(&r);
-    if (!v)
-        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, msg);
-    return v;
-}
-
-/* Starts the response stream; NULL (req answered) on failure. */
-static struct pstream *stream_open(struct sbx_e2b_face *f, struct sbx_http_req *req,
-                                   int64_t deadline_ms)
-{
-    struct pstream *st = calloc(1, sizeof(*st));
-    const char *ka = sbx_http_req_header(req, "Keepalive-Ping-Interval");
-    long secs = ka ? strtol(ka, NULL, 10) : 0;
-
-    if (!st || sbx_http_stream_start(req, 200, "application/connect+json", NULL, -1) < 0) {
-        free(st);
-        sbx_http_stream_abort(req);
-        return NULL;
-    }
-    st->req = req;
-    sbx_buf_init(&st->pending, 0);
-    st->keepalive_ms = (secs > 0 && secs < 86400 ? secs : KEEPALIVE_DEFAULT_S) * 1000;
-    st->keepalive = sbx_timer_new(f->loop, on_keepalive, st, NULL);
-    if (st->keepalive)
-        sbx_timer_start(st->keepalive, st->keepalive_ms);
-    if (deadline_ms > 0) {
-        st->deadline = sbx_timer_new(f->loop, on_deadline, st, NULL);
-        if (st->deadline)
-            sbx_timer_start(st->deadline, deadline_ms);
-    }
-    return st;
-}
-
-static int parse_timeout(struct sbx_http_req *req, int64_t *ms, char *msg, size_t len)
-{
-    const char *h = sbx_http_req_header(req, "Connect-Timeout-Ms");
-    char *end;
-    long long v;
-
-    *ms = 0;
-    if (!h || !*h)
-        return 0;
-    /* the protocol's Timeout-Milliseconds: at most 10 digits (115 days);
-     * more would overflow the backend's deadline (now + timeout) */
-    if (strlen(h) > 10) {
-        snprintf(msg, len, "protocol error: timeout \"%.20s\": too long", h);
-        return -EINVAL;
-    }
-    errno = 0;
-    v = strtoll(h, &end, 10);
-    if (*end || errno || end == h || v < 0) {
-        snprintf(msg, len, "strconv.Atoi: parsing \"%.20s\": invalid syntax", h);
-        return -EINVAL;
-    }
-    *ms = v;
-    return 0;
-}
-
 /* ---- Start ----------------------------------------------------------------- */
 
 static int strv_push(char ***v, size_t *n, const char *a, const char *b)
@@ -865,18 +625,6 @@ fail:
     return NULL;
 }
 
-static int make_pipe(int *r, int *w, bool loop_reads)
-{
-    int fds[2];
-
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return -errno;
-    *r = fds[0];
-    *w = fds[1];
-    sbx_fd_set_nonblock(loop_reads ? fds[0] : fds[1], 1);
-    return 0;
-}
-
 /* Window size of a PTY message (0 = leave it). */
 static void set_winsize(int fd, const struct sbx_json *pty)
 {
@@ -917,24 +665,20 @@ static int make_pty(struct proc *p, const struct sbx_json *pty)
 static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                           const struct sbx__envd_user *u, struct sbx_http_req *req)
 {
-    struct sbx_json *msg = stream_begin(req, "process.StartRequest", START_REQ);
+    struct sbx_json *msg;
     struct sbx_json *cfg, *x;
     struct sbx_buf cwd = SBX_BUF_INIT;
     struct sbx_err err = {0};
-    struct pstream *st;
+    struct sbx__envd_stream *st;
     struct proc *p;
     char emsg[256];
     size_t n = 0, i;
     int64_t timeout;
     bool want_stdin;
 
+    msg = sbx__envd_stream_begin(req, "process.StartRequest", START_REQ, &timeout);
     if (!msg)
         return;
-    if (parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
-        sbx_json_free(msg);
-        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
-        return;
-    }
     cfg = sbx__envd_get(msg, "process", NULL);
     x = cfg ? sbx__envd_get(cfg, "cwd", NULL) : NULL;
     want_stdin = !sbx__envd_get(msg, "stdin", NULL) || sbx_json_bool(sbx_json_get(msg, "stdin"));
@@ -977,13 +721,13 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
         goto oom;
     p->is_pty = sbx__envd_get(msg, "pty", NULL) != NULL;
     if (p->is_pty ? make_pty(p, sbx__envd_get(msg, "pty", NULL)) < 0
-                  : make_pipe(&p->out_r, &p->out_w, true) < 0 ||
-                        make_pipe(&p->err_r, &p->err_w, true) < 0 ||
-                        (want_stdin && make_pipe(&p->in_r, &p->in_w, false) < 0)) {
+                  : sbx__envd_make_pipe(&p->out_r, &p->out_w, true) < 0 ||
+                        sbx__envd_make_pipe(&p->err_r, &p->err_w, true) < 0 ||
+                        (want_stdin && sbx__envd_make_pipe(&p->in_r, &p->in_w, false) < 0)) {
         snprintf(emsg, sizeof(emsg), "error creating pipes for command: %s", strerror(errno));
         goto fail;
     }
-    if (make_pipe(&p->cancel_r, &p->cancel_w, false) < 0) {
+    if (sbx__envd_make_pipe(&p->cancel_r, &p->cancel_w, false) < 0) {
         snprintf(emsg, sizeof(emsg), "error creating pipes for command: %s", strerror(errno));
         goto fail;
     }
@@ -998,20 +742,19 @@ static void process_start(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
     }
     sbx_json_free(msg);
     msg = NULL;
-    st = stream_open(f, req, timeout);
+    st = sbx__envd_stream_open(f, req, timeout, KEEPALIVE);
     if (!st) {
         proc_free(p);
         return;
     }
-    st->p = p;
-    p->streams = st;
+    sbx__envd_stream_attach(st, &p->streams, p, proc_resume_reading, NULL);
     p->envd = s->envd;
     p->next = s->envd->procs;
     s->envd->procs = p;
     if (sbx_api_worker_submit(f->procs, job_run, job_done, p, &err) < 0) {
         proc_unlink(p);
-        stream_unlink(st);
-        stream_end_error(st, SBX_CONNECT_UNAVAILABLE, err.msg);
+        sbx__envd_stream_unlink(st);
+        sbx__envd_stream_end_error(st, SBX_CONNECT_UNAVAILABLE, err.msg);
         proc_free(p);
     }
     return;
@@ -1028,32 +771,26 @@ fail:
 static void process_connect(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s,
                             struct sbx_http_req *req)
 {
-    struct sbx_json *msg = stream_begin(req, "process.ConnectRequest", SELECT_REQ);
+    struct sbx_json *msg;
     enum sbx_connect_code code;
-    struct pstream *st;
+    struct sbx__envd_stream *st;
     struct proc *p;
     char emsg[256];
     int64_t timeout;
 
+    msg = sbx__envd_stream_begin(req, "process.ConnectRequest", SELECT_REQ, &timeout);
     if (!msg)
         return;
-    if (parse_timeout(req, &timeout, emsg, sizeof(emsg)) < 0) {
-        sbx_json_free(msg);
-        sbx__envd_stream_error(req, SBX_CONNECT_INVALID_ARGUMENT, emsg);
-        return;
-    }
     p = find_proc(s, sbx__envd_get(msg, "process", NULL), &code, emsg, sizeof(emsg));
     sbx_json_free(msg);
     if (!p) {
         sbx__envd_stream_error(req, code, emsg);
         return;
     }
-    st = stream_open(f, req, timeout);
+    st = sbx__envd_stream_open(f, req, timeout, KEEPALIVE);
     if (!st)
         return;
-    st->p = p;
-    st->next = p->streams;
-    p->streams = st;
+    sbx__envd_stream_attach(st, &p->streams, p, proc_resume_reading, NULL);
     send_start(p, st);
 }
 
@@ -1398,17 +1135,18 @@ void sbx__e2b_envd_release(struct sbx_e2b_face *f, struct sbx_e2b_sbx *s)
     (void)f;
     if (!e)
         return;
+    sbx__envd_watch_release(&e->watches);
     while (e->procs) {
         struct proc *p = e->procs;
-        struct pstream *st, *next;
+        struct sbx__envd_stream *st, *next;
 
         if (p->cancel_w >= 0 && write(p->cancel_w, "k", 1) < 0) {
             /* the job sees the hang-up when the write end closes below */
         }
         for (st = p->streams; st; st = next) {
             next = st->next;
-            stream_unlink(st);
-            stream_end_error(st, SBX_CONNECT_UNAVAILABLE, "the sandbox was killed");
+            sbx__envd_stream_unlink(st);
+            sbx__envd_stream_end_error(st, SBX_CONNECT_UNAVAILABLE, "the sandbox was killed");
         }
         proc_close_loop_side(p);
         proc_unlink(p); /* the job's done callback frees it */
