@@ -575,7 +575,7 @@ static struct sbx__envd_watch *watch_new(struct sbx_e2b_face *f, struct sbx_e2b_
         return NULL;
     }
     w->running = true;
-    if (sbx_api_worker_submit(f->worker, job_run, job_done, w, &err) < 0) {
+    if (sbx_api_worker_submit(f->procs, job_run, job_done, w, &err) < 0) {
         w->running = false;
         *code = SBX_CONNECT_UNAVAILABLE;
         snprintf(emsg, elen, "%s", err.msg);

@@ -10,9 +10,12 @@
  *   api_list.c its lists, with filters and pagination
  *   persist.c  the sandbox table in the store (survives a restart)
  *   proxy.c    user ports: requests forwarded to the backend's port_url
- *   envd_process.c, envd_fs.c, envd_files.c, envd_files_auth.c
- *              envd: process.Process, filesystem.Filesystem, /files,
- *              /health, on top of the provider's exec/upload/download
+ *   envd_process.c, envd_fs.c, envd_watch.c, envd_files.c,
+ *   envd_files_auth.c
+ *              envd: process.Process, filesystem.Filesystem (its watchers
+ *              run `sbx-server watch` in the sandbox), /files, /health, on
+ *              top of the provider's exec/upload/download; envd_stream.c
+ *              the server-streaming responses they share
  * Everything runs on the loop thread except the job functions handed to
  * the worker (api/worker.h), which must not touch face state.
  */
@@ -36,8 +39,8 @@ struct sbx_e2b_proxy;
 /* The home of the default user: relative paths and the default cwd. */
 #define SBX_E2B_DEFAULT_USER "user"
 #define SBX_E2B_HOME "/home/user"
-/* Worker threads: for calls that end, and for envd processes (one each while
- * it runs; a Start beyond this many running processes waits for one to end). */
+/* Worker threads: for calls that end, and for envd processes and watchers
+ * (one each while it runs; beyond this many, a Start waits for one to end). */
 #define SBX_E2B_CALL_THREADS 64
 #define SBX_E2B_PROC_THREADS 1024
 
@@ -75,7 +78,7 @@ struct sbx_e2b_face {
     struct sbx_loop *loop;
     struct sbx_http_server *http;
     struct sbx_api_worker *worker; /* calls that end: control plane, files, fs, signals */
-    struct sbx_api_worker *procs;  /* envd processes: a thread each for its whole life */
+    struct sbx_api_worker *procs;  /* envd processes and watchers: a thread each while it runs */
     struct sbx_store *store;       /* NULL when it could not be opened (then in memory only) */
     char *backend;
     char *api_key;                 /* NULL = any */
