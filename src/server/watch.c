@@ -203,8 +203,12 @@ static void group_name(gid_t gid, char *out, size_t len)
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 
         if (c2 && strtoul(c2 + 1, NULL, 10) == gid && c2[1] >= '0' && c2[1] <= '9') {
-            *c1 = '\0';
-            snprintf(out, len, "%s", line);
+            size_t n = (size_t)(c1 - line);
+
+            if (n < len) { /* a name that does not fit stays the number */
+                memcpy(out, line, n);
+                out[n] = '\0';
+            }
             break;
         }
     }

@@ -570,7 +570,7 @@ static struct sbx__envd_watch *watch_new(struct sbx_e2b_face *f, struct sbx_e2b_
     }
     w->wout = sbx_watch_new(f->loop, w->out_r, SBX_WATCH_READ, on_out, w, &err);
     if (!w->wout) {
-        snprintf(emsg, elen, "error creating watcher: %s", err.msg);
+        snprintf(emsg, elen, "error creating watcher: %.200s", err.msg);
         watch_free(w);
         return NULL;
     }
