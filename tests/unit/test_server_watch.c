@@ -167,6 +167,33 @@ static void test_recursive(void **state)
     assert_int_equal(stop(&flat), 0);
 }
 
+/* mkdir -p and a file in it before the watcher got to the new directory:
+ * what was already in it is reported as created, as fsnotify's recursive
+ * watch does (the watcher is stopped meanwhile, so the race is certain). */
+static void test_recursive_new_tree(void **state)
+{
+    struct child c;
+    char p[256];
+
+    (void)state;
+    start(&c, "--recursive", g_dir, NULL);
+    assert_true(wait_for(&c, "R\n"));
+    assert_int_equal(kill(c.pid, SIGSTOP), 0);
+    path_of(p, sizeof(p), "n1");
+    assert_int_equal(mkdir(p, 0755), 0);
+    path_of(p, sizeof(p), "n1/n2");
+    assert_int_equal(mkdir(p, 0755), 0);
+    touch("n1/n2/f", "");
+    assert_int_equal(kill(c.pid, SIGCONT), 0);
+    assert_true(wait_for(&c, "C\tn1\n"));
+    assert_true(wait_for(&c, "C\tn1/n2\n"));
+    assert_true(wait_for(&c, "C\tn1/n2/f\n"));
+    /* and the new directories are watched */
+    touch("n1/n2/g", "");
+    assert_true(wait_for(&c, "C\tn1/n2/g\n"));
+    assert_int_equal(stop(&c), 0);
+}
+
 static void test_escaping(void **state)
 {
     struct child c;
@@ -234,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recursive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recursive_new_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
