@@ -110,8 +110,13 @@ static const char *rel_of(const struct watcher *w, int wd)
     return NULL;
 }
 
-/* Watches root/rel and, when recursive, the directories under it. */
-static int add_tree(struct watcher *w, const char *rel)
+static int add_line(struct watcher *w, char kind, const char *rel, const char *abs,
+                    struct sbx_buf *b);
+
+/* Watches root/rel and, when recursive, the directories under it. With
+ * created (a directory that just appeared), what is already in it gets a
+ * create line there: it was made before the watch, its events are lost. */
+static int add_tree(struct watcher *w, const char *rel, struct sbx_buf *created)
 {
     char *abs = rel[0] ? join(w->root, rel) : strdup(w->root);
     struct dirent *de;
@@ -160,19 +165,21 @@ static int add_tree(struct watcher *w, const char *rel)
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         subabs = join(abs, de->d_name);
-        if (!subabs || lstat(subabs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        if (!subabs || lstat(subabs, &st) < 0 || (!S_ISDIR(st.st_mode) && !created)) {
             free(subabs);
             continue;
         }
-        free(subabs);
         sub = join(rel, de->d_name);
-        if (!sub || add_tree(w, sub) < 0) {
+        if (!sub || (created && add_line(w, 'C', sub, subabs, created) < 0) ||
+            (S_ISDIR(st.st_mode) && add_tree(w, sub, created) < 0)) {
             free(sub);
+            free(subabs);
             closedir(d);
             free(abs);
             return -ENOMEM;
         }
         free(sub);
+        free(subabs);
     }
     closedir(d);
     free(abs);
@@ -266,6 +273,21 @@ static int add_entry(struct sbx_buf *b, const char *abs)
     return rc;
 }
 
+/* One line: kind, rel and (with --entry) the entry of abs. */
+static int add_line(struct watcher *w, char kind, const char *rel, const char *abs,
+                    struct sbx_buf *b)
+{
+    int rc = sbx_buf_addf(b, "%c\t", kind);
+
+    if (rc == 0)
+        rc = add_escaped(b, rel);
+    if (rc == 0 && w->entry)
+        rc = add_entry(b, abs);
+    if (rc == 0)
+        rc = sbx_buf_addstr(b, "\n");
+    return rc;
+}
+
 /* Prints the lines of one inotify event into b. */
 static int event_lines(struct watcher *w, const struct inotify_event *ev, struct sbx_buf *b)
 {
@@ -295,19 +317,13 @@ static int event_lines(struct watcher *w, const struct inotify_event *ev, struct
         free(rel);
         return -ENOMEM;
     }
-    if (w->recursive && (ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO)))
-        rc = add_tree(w, rel);
-    for (i = 0; rc == 0 && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        if (!(ev->mask & kinds[i].mask))
-            continue;
-        rc = sbx_buf_addf(b, "%c\t", kinds[i].kind);
-        if (rc == 0)
-            rc = add_escaped(b, rel);
-        if (rc == 0 && w->entry)
-            rc = add_entry(b, abs);
-        if (rc == 0)
-            rc = sbx_buf_addstr(b, "\n");
-    }
+    for (i = 0; rc == 0 && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (ev->mask & kinds[i].mask)
+            rc = add_line(w, kinds[i].kind, rel, abs, b);
+    /* after the directory's own line, the lines of what is already in it */
+    if (rc == 0 && w->recursive && (ev->mask & IN_ISDIR) &&
+        (ev->mask & (IN_CREATE | IN_MOVED_TO)))
+        rc = add_tree(w, rel, b);
     free(rel);
     free(abs);
     return rc;
@@ -438,7 +454,7 @@ int sbx_server_watch_main(int argc, char **argv)
         fprintf(stderr, "sbx-server watch: inotify: %s\n", strerror(errno));
         return 1;
     }
-    rc = add_tree(&w, "");
+    rc = add_tree(&w, "", NULL);
     if (rc < 0) {
         fprintf(stderr, "sbx-server watch: %s: %s\n", dir, strerror(-rc));
         rc = 1;
