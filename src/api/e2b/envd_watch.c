@@ -462,18 +462,19 @@ static void job_done(void *ud)
     int len = (int)(w->res.err_len > ERRTXT_MAX ? ERRTXT_MAX : w->res.err_len);
     int r = 1;
 
+    /* what it printed before it exited; w stays "running" meanwhile: a send
+     * that finds the client gone stops w (on_stream_gone), which must not
+     * free it under the pump */
+    if (w->list && w->err_code == SBX_CONNECT_OK)
+        for (int i = 0; i < 64 && (r = pump(w)) > 0; i++)
+            ;
     w->running = false;
     if (!w->list) {
-        watch_free(w); /* stopped while the job ran */
+        watch_free(w); /* stopped while the job ran or while pumping */
         return;
     }
-    if (w->err_code != SBX_CONNECT_OK)
+    if (w->err_code != SBX_CONNECT_OK || r == -2)
         return; /* failed already; kept for GetWatcherEvents */
-    /* what it printed before it exited */
-    for (int i = 0; i < 64 && (r = pump(w)) > 0; i++)
-        ;
-    if (r == -2)
-        return; /* failed (and maybe freed) while pumping */
     while (len > 0 && w->res.err[len - 1] == '\n')
         len--;
     if (w->rc < 0) {
