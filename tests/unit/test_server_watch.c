@@ -194,6 +194,41 @@ static void test_recursive_new_tree(void **state)
     assert_int_equal(stop(&c), 0);
 }
 
+/* A watched directory renamed in the tree is reported under its new name,
+ * one moved out of the tree is no longer reported at all. */
+static void test_recursive_moved_dir(void **state)
+{
+    struct child c;
+    char a[512], b[256], out[128];
+
+    (void)state;
+    path_of(a, sizeof(a), "a");
+    assert_int_equal(mkdir(a, 0755), 0);
+    path_of(b, sizeof(b), "gone");
+    assert_int_equal(mkdir(b, 0755), 0);
+    start(&c, "--recursive", g_dir, NULL);
+    assert_true(wait_for(&c, "R\n"));
+    path_of(b, sizeof(b), "b");
+    assert_int_equal(rename(a, b), 0);
+    assert_true(wait_for(&c, "C\tb\n"));
+    touch("b/f", "");
+    assert_true(wait_for(&c, "C\tb/f\n"));
+    assert_null(strstr(c.buf, "a/f"));
+    /* out of the tree (g_dir's parent is the same file system) */
+    path_of(a, sizeof(a), "gone");
+    snprintf(out, sizeof(out), "%s-out", g_dir);
+    assert_int_equal(rename(a, out), 0);
+    assert_true(wait_for(&c, "M\tgone\n"));
+    snprintf(a, sizeof(a), "%s/x", out);
+    assert_int_equal(mkdir(a, 0755), 0);
+    touch("marker", "");
+    assert_true(wait_for(&c, "C\tmarker\n"));
+    assert_null(strstr(c.buf, "gone/x"));
+    snprintf(a, sizeof(a), "rm -rf '%s'", out);
+    assert_int_equal(system(a), 0);
+    assert_int_equal(stop(&c), 0);
+}
+
 static void test_escaping(void **state)
 {
     struct child c;
@@ -262,6 +297,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recursive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recursive_new_tree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recursive_moved_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
