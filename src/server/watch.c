@@ -199,6 +199,26 @@ static void forget_wd(struct watcher *w, int wd)
     }
 }
 
+/* Unwatches root/rel and the directories under it (it moved away; when it
+ * moved within the tree, its IN_MOVED_TO watches it again, under its new
+ * name, as a new directory). */
+static void drop_tree(struct watcher *w, const char *rel)
+{
+    size_t n = strlen(rel), i = 0;
+
+    while (i < w->ndirs) {
+        const char *r = w->dirs[i].rel;
+
+        if (strncmp(r, rel, n) == 0 && (r[n] == '\0' || r[n] == '/')) {
+            inotify_rm_watch(w->fd, w->dirs[i].wd);
+            free(w->dirs[i].rel);
+            w->dirs[i] = w->dirs[--w->ndirs];
+        } else {
+            i++;
+        }
+    }
+}
+
 /* /etc/group has no lookup by id in users.h: name of gid, else the number. */
 static void group_name(gid_t gid, char *out, size_t len)
 {
@@ -317,6 +337,8 @@ static int event_lines(struct watcher *w, const struct inotify_event *ev, struct
         free(rel);
         return -ENOMEM;
     }
+    if (w->recursive && (ev->mask & IN_ISDIR) && (ev->mask & IN_MOVED_FROM))
+        drop_tree(w, rel);
     for (i = 0; rc == 0 && i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (ev->mask & kinds[i].mask)
             rc = add_line(w, kinds[i].kind, rel, abs, b);
