@@ -369,7 +369,10 @@ static bool emit(struct sbx_buf *b)
     return true;
 }
 
-static int run(struct watcher *w)
+/* orig: the signal mask to wait with (SIGTERM and SIGINT are blocked
+ * otherwise, so one that comes between the g_stop check and the wait is
+ * not lost: ppoll takes it). */
+static int run(struct watcher *w, const sigset_t *orig)
 {
     char evbuf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
     struct sbx_buf out = SBX_BUF_INIT;
@@ -387,7 +390,7 @@ static int run(struct watcher *w)
     while (!g_stop) {
         ssize_t n, off;
 
-        if (poll(pf, 2, -1) < 0) {
+        if (ppoll(pf, 2, NULL, orig) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -436,12 +439,18 @@ int sbx_server_watch_main(int argc, char **argv)
 {
     struct watcher w;
     struct sigaction sa;
+    sigset_t stops, orig;
     struct stat st;
     const char *dir = NULL;
     int i, rc;
 
     memset(&w, 0, sizeof(w));
     for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs("usage: sbx-server watch [--recursive] [--entry] DIR\n", stdout);
+            fflush(stdout);
+            return 0;
+        }
         if (strcmp(argv[i], "--recursive") == 0)
             w.recursive = true;
         else if (strcmp(argv[i], "--entry") == 0)
@@ -465,6 +474,12 @@ int sbx_server_watch_main(int argc, char **argv)
         fprintf(stderr, "sbx-server watch: %s: not a directory\n", dir);
         return SBX_WATCH_EXIT_NOTDIR;
     }
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_BLOCK, &stops, &orig);
+    sigdelset(&orig, SIGTERM);
+    sigdelset(&orig, SIGINT);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
@@ -481,7 +496,7 @@ int sbx_server_watch_main(int argc, char **argv)
         fprintf(stderr, "sbx-server watch: %s: %s\n", dir, strerror(-rc));
         rc = 1;
     } else {
-        rc = run(&w);
+        rc = run(&w, &orig);
     }
     for (size_t k = 0; k < w.ndirs; k++)
         free(w.dirs[k].rel);

@@ -274,6 +274,9 @@ static void test_errors(void **state)
     assert_int_equal(stop(&c), 2);
     start(&c, NULL, NULL, NULL);
     assert_int_equal(stop(&c), 2);
+    start(&c, "--help", NULL, NULL);
+    assert_true(wait_for(&c, "usage: sbx-server watch"));
+    assert_int_equal(stop(&c), 0);
 }
 
 static void test_sigterm(void **state)
