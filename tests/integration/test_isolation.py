@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -441,10 +442,15 @@ def test_nothing_left_after_rm(sbx):
     r = sbx.session(sid, f"sleep {marker} &")
     assert r.returncode == 0, describe(r)
     sbx.raw_ok(sid, f"setsid sleep {marker} > /dev/null 2>&1 < /dev/null &")
+    # the detached one may not have exec'd sleep yet when raw returns (bounded wait)
+    for _ in range(100):
+        mine = pids_with_cmdline(f"sleep {marker}")
+        if len(mine) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(mine) >= 2, mine
     members = cgroup_pids(sid)
     assert cgroup_dirs(sid) and members, "the sandbox has no cgroup with processes"
-    mine = pids_with_cmdline(f"sleep {marker}")
-    assert len(mine) >= 2, mine
     starts = {p: proc_start(p) for p in members | set(mine)}
     assert os.path.isdir(sbx.sandbox_dir(sid))
     sbx.rm(sid)
